@@ -1,0 +1,124 @@
+# libdiffclip build. `make deps` installs what the build and tests need (Debian 12);
+# `make` builds lib/ and build/bin/diffclip; `make test` runs unit and golden tests.
+#   LIBTORCH=dir   build against an official or pip LibTorch (2.x, CUDA) instead of Debian's
+#   GOLDEN=dir     conformance cases (default ../shared/golden)
+#   CLIP_DATA=dir  CLIP vocabulary and templates (default ../shared/clip)
+
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+LIBDIR    ?= $(PREFIX)/lib
+GOLDEN    ?= ../shared/golden
+CLIP_DATA ?= ../shared/clip
+LIBTORCH  ?=
+LIBOUT    ?= lib
+
+CC  ?= cc
+CXX ?= c++
+OPT ?= -O2 -g
+
+VERSION_MAJOR := $(shell sed -n 's/^\#define DC_VERSION_MAJOR \([0-9]*\)/\1/p' include/diffclip.h)
+VERSION       := $(shell sed -n 's/^\#define DC_VERSION_STRING "\(.*\)"/\1/p' include/diffclip.h)
+SONAME        := libdiffclip.so.$(VERSION_MAJOR)
+
+ifeq ($(LIBTORCH),)
+TORCH_CPPFLAGS :=
+TORCH_LDLIBS   := -ltorch -ltorch_cpu -lc10
+else
+TORCH_ABI      := $(shell grep -ho '_GLIBCXX_USE_CXX11_ABI=[01]' $(LIBTORCH)/share/cmake/Torch/TorchConfig.cmake 2>/dev/null | head -n1)
+TORCH_CPPFLAGS := -isystem $(LIBTORCH)/include -isystem $(LIBTORCH)/include/torch/csrc/api/include $(if $(TORCH_ABI),-D$(TORCH_ABI))
+# --no-as-needed keeps libtorch_cuda loaded so that LibTorch registers its CUDA backend.
+TORCH_LDLIBS   := -L$(LIBTORCH)/lib -Wl,-rpath,$(abspath $(LIBTORCH))/lib -Wl,--no-as-needed \
+                  -ltorch -ltorch_cpu -lc10 $(if $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),-ltorch_cuda -lc10_cuda) \
+                  -Wl,--as-needed
+endif
+
+DEP_LDLIBS := -lpng -ljpeg -lz -lm -lpthread
+WARN       := -Wall -Wextra -Wno-unused-parameter
+CPPFLAGS   += -Iinclude -DDC_BUILDING_LIBRARY
+CFLAGS     += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden -MMD -MP
+CXXFLAGS   += -std=c++17 $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden -MMD -MP
+
+BUILD := build
+LIB_C_SRCS   := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
+LIB_CXX_SRCS := $(sort $(wildcard src/ctorch/*.cpp))
+LIB_OBJS     := $(LIB_C_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB_CXX_SRCS:%.cpp=$(BUILD)/obj/%.o)
+CLI_SRCS     := $(sort $(wildcard src/cli/*.c))
+CLI_OBJS     := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+
+SHARED_LIB := $(LIBOUT)/libdiffclip.so.$(VERSION)
+STATIC_LIB := $(LIBOUT)/libdiffclip.a
+CLI        := $(BUILD)/bin/diffclip
+
+UNIT_SRCS    := $(sort $(wildcard test/unit/*.c))
+GOLDEN_SRCS  := $(sort $(wildcard test/golden/*.c))
+TEST_BINS    := $(UNIT_SRCS:test/%.c=$(BUILD)/test/%) $(GOLDEN_SRCS:test/%.c=$(BUILD)/test/%)
+HARNESS_OBJS := $(BUILD)/obj/test/harness.o
+
+.PHONY: all deps test install uninstall clean
+.SECONDARY:
+all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(TORCH_CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(SHARED_LIB): $(LIB_OBJS) src/libdiffclip.map
+	@mkdir -p $(@D)
+	$(CXX) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libdiffclip.map -Wl,--no-undefined \
+	    -o $@ $(LIB_OBJS) $(TORCH_LDLIBS) $(DEP_LDLIBS)
+	ln -sf libdiffclip.so.$(VERSION) $(LIBOUT)/$(SONAME)
+	ln -sf $(SONAME) $(LIBOUT)/libdiffclip.so
+
+$(STATIC_LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJS)
+
+# The CLI links the shared library: it can reach only the exported dc_ API.
+$(CLI): $(CLI_OBJS) $(SHARED_LIB)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $(CLI_OBJS) -L$(LIBOUT) -ldiffclip -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(BUILD)/bin $(LIBOUT))' -lm
+
+# Tests link the static library so that they can test internal modules.
+$(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CXX) -o $@ $< $(HARNESS_OBJS) $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
+
+$(BUILD)/obj/test/%.o: test/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Isrc -Itest $(CFLAGS) -c $< -o $@
+
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	    build-essential pkg-config libtorch-dev libopenblas0-pthread \
+	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
+	    python3 python3-torch python3-numpy abigail-tools unicode-data
+
+test: all $(TEST_BINS)
+	@DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_CLI=$(CLI) sh test/run.sh $(TEST_BINS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/diffclip.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libdiffclip.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libdiffclip.so
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(TORCH_LDLIBS) $(DEP_LDLIBS) -lstdc++|' \
+	    diffclip.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/diffclip.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/diffclip.h $(DESTDIR)$(LIBDIR)/libdiffclip.* \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/diffclip.pc $(DESTDIR)$(PREFIX)/bin/diffclip
+
+clean:
+	rm -rf $(BUILD) $(LIBOUT)/libdiffclip.*
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,182 @@
+/*
+ * libdiffclip: text-guided image manipulation with diffusion models (DiffusionCLIP).
+ *
+ * One public header, C11. Every fallible function returns a dc_status (DC_OK = 0, negative
+ * on failure); the message of the last failure on the calling thread is dc_last_error().
+ *
+ * Thread rules: a handle is used by one thread at a time; different handles may be used on
+ * different threads concurrently. Free functions accept NULL.
+ *
+ * Ownership: buffers a function fills in a caller's dc_tensor or dc_image are allocated by the
+ * library and released with dc_tensor_free / dc_image_free.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef DIFFCLIP_H
+#define DIFFCLIP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(DC_BUILDING_LIBRARY) && defined(__GNUC__)
+#define DC_API __attribute__((visibility("default")))
+#else
+#define DC_API
+#endif
+
+#define DC_VERSION_MAJOR 0
+#define DC_VERSION_MINOR 1
+#define DC_VERSION_PATCH 0
+#define DC_VERSION_STRING "0.1.0"
+
+/* Status codes: 0 is success, negative values say what kind of failure. */
+typedef enum dc_status {
+    DC_OK = 0,
+    DC_EINVAL = -1,      /* invalid argument (NULL, bad shape, out-of-range value) */
+    DC_EIO = -2,         /* a file could not be opened, read or written */
+    DC_EFORMAT = -3,     /* a file is malformed, truncated, hostile or unsupported */
+    DC_ENOMEM = -4,      /* out of memory, or a size over the library's limits */
+    DC_EDEVICE = -5,     /* the requested device is unavailable or failed */
+    DC_ECANCELLED = -6,  /* a progress callback asked to stop */
+    DC_EINTERNAL = -7    /* a bug in the library or its tensor backend */
+} dc_status;
+
+/* The message of the last failure on this thread ("" if none). Valid until the next failing
+ * call on this thread. Never NULL. */
+DC_API const char *dc_last_error(void);
+/* A short constant name for a status ("DC_EFORMAT"). */
+DC_API const char *dc_status_name(dc_status status);
+/* The library's version, e.g. "0.1.0". */
+DC_API const char *dc_version(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Runtime
+ * ------------------------------------------------------------------------------------- */
+
+/* Number of CPU threads for tensor work. n <= 0 means the number of online cores, which is
+ * also the default (environment variable DIFFCLIP_NUM_THREADS overrides the default).
+ * Process-wide. */
+DC_API dc_status dc_set_num_threads(int n);
+DC_API int dc_get_num_threads(void);
+/* 1 if a CUDA device can be used, else 0. */
+DC_API int dc_cuda_available(void);
+
+/* ---------------------------------------------------------------------------------------
+ * Arrays and images
+ * ------------------------------------------------------------------------------------- */
+
+#define DC_MAX_DIMS 8
+
+typedef enum dc_dtype {
+    DC_FLOAT32 = 0,
+    DC_FLOAT16 = 1,
+    DC_BFLOAT16 = 2,
+    DC_FLOAT64 = 3,
+    DC_INT64 = 4,
+    DC_INT32 = 5,
+    DC_UINT8 = 6,
+    DC_BOOL = 7
+} dc_dtype;
+
+/* The dtype's name as `diffclip inspect` prints it ("float32"); NULL if unknown. */
+DC_API const char *dc_dtype_name(dc_dtype dtype);
+/* Bytes per element (0 if unknown). */
+DC_API size_t dc_dtype_size(dc_dtype dtype);
+
+/* A dense, C-ordered array on the host. */
+typedef struct dc_tensor {
+    dc_dtype dtype;
+    int ndim;                        /* 0 for a scalar */
+    int64_t shape[DC_MAX_DIMS];
+    void *data;                      /* numel * dc_dtype_size(dtype) bytes */
+} dc_tensor;
+
+/* Number of elements (1 for a scalar). */
+DC_API int64_t dc_tensor_numel(const dc_tensor *t);
+/* Releases t->data and zeroes *t. */
+DC_API void dc_tensor_free(dc_tensor *t);
+
+/* .npy files: float32, float16 (read as float32), int64, int32; C order only. */
+DC_API dc_status dc_npy_read(const char *path, dc_tensor *out);
+/* Writes float32, int64 or int32 arrays; replaces `path` atomically. */
+DC_API dc_status dc_npy_write(const char *path, const dc_tensor *t);
+
+/* An 8-bit RGB image, rows top to bottom, pixels interleaved (channels is 3). */
+typedef struct dc_image {
+    int width;
+    int height;
+    int channels;
+    uint8_t *data;                   /* width * height * channels bytes */
+} dc_image;
+
+/* Reads a PNG or JPEG file (by content, not by name): gray, gray+alpha, RGB, RGBA, palette
+ * and 16-bit images all become 8-bit RGB (alpha is dropped). */
+DC_API dc_status dc_image_read(const char *path, dc_image *out);
+/* Writes PNG or JPEG chosen by the extension (.png, .jpg, .jpeg); atomic replace. */
+DC_API dc_status dc_image_write(const char *path, const dc_image *img);
+DC_API void dc_image_free(dc_image *img);
+
+/* Centre-crops `img` to a square, resizes it to size x size with an antialiasing filter
+ * (PIL's LANCZOS/ANTIALIAS when shrinking, bicubic when enlarging) and returns a
+ * 1x3xsize x size float32 tensor in [-1, 1]. */
+DC_API dc_status dc_image_to_tensor(const dc_image *img, int size, dc_tensor *out);
+/* Converts image `index` of an NCHW float32 tensor in [-1, 1] (C = 3) to an image, as
+ * torchvision's save_image does: clamp to [0, 1], x * 255 + 0.5, truncate. */
+DC_API dc_status dc_tensor_to_image(const dc_tensor *t, int64_t index, dc_image *out);
+
+/* ---------------------------------------------------------------------------------------
+ * Checkpoints
+ *
+ * Reads torch.save zip files (stored or deflated entries), the legacy pre-1.6 container,
+ * TorchScript archives, safetensors and .npy files without executing anything: pickles are
+ * read by a restricted unpickler that refuses any global outside an allow-list.
+ * ------------------------------------------------------------------------------------- */
+
+typedef enum dc_container {
+    DC_CONTAINER_TORCH_ZIP = 0,
+    DC_CONTAINER_TORCH_LEGACY = 1,
+    DC_CONTAINER_TORCHSCRIPT = 2,
+    DC_CONTAINER_SAFETENSORS = 3,
+    DC_CONTAINER_NPY = 4
+} dc_container;
+
+typedef struct dc_checkpoint dc_checkpoint;
+
+/* Reads every tensor of the file at `path` into memory. A state dict nested in a dict
+ * ({'state_dict': sd}) or a list ([sd, ...]) is found; names are as the file holds them. */
+DC_API dc_status dc_checkpoint_open(dc_checkpoint **out, const char *path);
+DC_API void dc_checkpoint_free(dc_checkpoint *ckpt);
+DC_API dc_container dc_checkpoint_container(const dc_checkpoint *ckpt);
+DC_API size_t dc_checkpoint_count(const dc_checkpoint *ckpt);
+/* Name of tensor i (NUL-terminated, owned by ckpt; "-" for an .npy file); NULL if i is out
+ * of range. */
+DC_API const char *dc_checkpoint_name(const dc_checkpoint *ckpt, size_t i);
+/* Tensor i as stored (dtype, shape, data owned by ckpt: do not free). */
+DC_API dc_status dc_checkpoint_tensor(const dc_checkpoint *ckpt, size_t i, dc_tensor *view);
+/* Index of the tensor called `name`, or DC_EINVAL if there is none. */
+DC_API dc_status dc_checkpoint_find(const dc_checkpoint *ckpt, const char *name, size_t *index);
+
+typedef struct dc_named_tensor {
+    const char *name;
+    dc_tensor tensor;
+} dc_named_tensor;
+
+typedef enum dc_checkpoint_format {
+    DC_FORMAT_AUTO = 0,          /* by extension: .safetensors, else torch.save zip */
+    DC_FORMAT_TORCH_ZIP = 1,     /* readable by torch.load */
+    DC_FORMAT_SAFETENSORS = 2
+} dc_checkpoint_format;
+
+/* Writes `count` tensors as a state dict (an OrderedDict in file order for torch.save);
+ * replaces `path` atomically. */
+DC_API dc_status dc_checkpoint_write(const char *path, dc_checkpoint_format format,
+                                     const dc_named_tensor *tensors, size_t count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DIFFCLIP_H */

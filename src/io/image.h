@@ -1,0 +1,25 @@
+/* PNG and JPEG through libpng and libjpeg-turbo, and the conversions between images and
+ * NCHW float tensors in [-1, 1]. */
+#ifndef DC_SRC_IO_IMAGE_H
+#define DC_SRC_IO_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diffclip.h"
+
+/* Any PNG (gray, gray+alpha, RGB, RGBA, palette, 16-bit) or JPEG (gray, RGB, CMYK refused
+ * with a message) -> 8-bit RGB. */
+int io_image_read_buffer(const uint8_t *data, size_t size, const char *label, dc_image *out);
+int io_image_read_file(const char *path, dc_image *out);
+/* By extension: .png or .jpg/.jpeg (quality 95); atomic replace. */
+int io_image_write_file(const char *path, const dc_image *img);
+
+/* Centre crop to a square, then resize to size x size: PIL's ANTIALIAS (Lanczos-3 with the
+ * support scaled by the reduction factor) as DiffusionCLIP's `img.resize(..., ANTIALIAS)`;
+ * output 1x3xHxW float32 in [-1, 1] computed as (v / 255 - 0.5) * 2. */
+int io_image_to_tensor(const dc_image *img, int size, dc_tensor *out);
+/* torchvision save_image: clamp((x + 1) / 2, 0, 1) * 255 + 0.5, truncated to uint8. */
+int io_tensor_to_image(const dc_tensor *t, int64_t index, dc_image *out);
+
+#endif

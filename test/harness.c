@@ -1,0 +1,177 @@
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { MAX_TESTS = 1024 };
+
+static struct {
+    const char *name;
+    test_fn fn;
+} tests[MAX_TESTS];
+static int test_count;
+static int current_failed, current_skipped;
+static char current_reason[2048];
+static char tmpdir[256];
+
+void test_register(const char *name, test_fn fn)
+{
+    if (test_count < MAX_TESTS) {
+        tests[test_count].name = name;
+        tests[test_count].fn = fn;
+        test_count++;
+    }
+}
+
+void test_fail_at(const char *file, int line, const char *fmt, ...)
+{
+    int n = snprintf(current_reason, sizeof current_reason, "%s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(current_reason + n, sizeof current_reason - (size_t)n, fmt, ap);
+    va_end(ap);
+    current_failed = 1;
+}
+
+void test_skip(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(current_reason, sizeof current_reason, fmt, ap);
+    va_end(ap);
+    current_skipped = 1;
+}
+
+int test_failed(void) { return current_failed; }
+
+const char *path_join(char *buf, size_t size, const char *dir, const char *file)
+{
+    snprintf(buf, size, "%s/%s", dir, file);
+    return buf;
+}
+
+static int ci_mode(void)
+{
+    const char *ci = getenv("CI");
+    return ci && strcmp(ci, "true") == 0;
+}
+
+static const char *data_dir(const char *variable, const char *what, const char *name,
+                            char *buf, size_t size)
+{
+    const char *root = getenv(variable);
+    if (!root || !*root) {
+        if (ci_mode())
+            test_fail_at(__FILE__, __LINE__, "%s is not set (%s required under CI=true)",
+                         variable, what);
+        else
+            test_skip("%s is not set", variable);
+        return NULL;
+    }
+    path_join(buf, size, root, name);
+    if (access(buf, R_OK) != 0) {
+        if (ci_mode())
+            test_fail_at(__FILE__, __LINE__, "%s is missing (%s required under CI=true)", buf,
+                         what);
+        else
+            test_skip("%s is missing", buf);
+        return NULL;
+    }
+    return buf;
+}
+
+const char *golden_case(const char *name, char *buf, size_t size)
+{
+    return data_dir("DC_GOLDEN", "conformance data", name, buf, size);
+}
+
+const char *clip_data_path(const char *file, char *buf, size_t size)
+{
+    return data_dir("DC_CLIP_DATA", "CLIP data", file, buf, size);
+}
+
+const char *test_tmpdir(void)
+{
+    if (!tmpdir[0]) {
+        snprintf(tmpdir, sizeof tmpdir, "%s/dctest.XXXXXX",
+                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+        if (!mkdtemp(tmpdir)) {
+            perror("mkdtemp");
+            exit(2);
+        }
+    }
+    return tmpdir;
+}
+
+double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m))
+            m = isnan(d) ? INFINITY : d;
+    }
+    return m;
+}
+
+double golden_tolerance(const float *golden, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(golden[i]) > m)
+            m = fabs(golden[i]);
+    return 1e-4 * (1 + m);
+}
+
+double relative_l2(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - (double)b[i];
+        num += d * d;
+        den += (double)b[i] * (double)b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static void remove_tmpdir(void)
+{
+    if (tmpdir[0]) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", tmpdir);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *only = argc > 1 ? argv[1] : NULL;
+    int passed = 0, failed = 0, skipped = 0;
+    atexit(remove_tmpdir);
+    for (int i = 0; i < test_count; i++) {
+        if (only && !strstr(tests[i].name, only))
+            continue;
+        current_failed = current_skipped = 0;
+        current_reason[0] = '\0';
+        tests[i].fn();
+        if (current_failed) {
+            printf("FAIL %s: %s\n", tests[i].name, current_reason);
+            failed++;
+        } else if (current_skipped) {
+            printf("SKIPPED %s: %s\n", tests[i].name, current_reason);
+            skipped++;
+        } else {
+            printf("PASS %s\n", tests[i].name);
+            passed++;
+        }
+        fflush(stdout);
+    }
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    return failed ? 1 : 0;
+}
