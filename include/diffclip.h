@@ -176,6 +176,59 @@ typedef enum dc_checkpoint_format {
 DC_API dc_status dc_checkpoint_write(const char *path, dc_checkpoint_format format,
                                      const dc_named_tensor *tensors, size_t count);
 
+/* ---------------------------------------------------------------------------------------
+ * Diffusion models
+ *
+ * The DDPM UNet of the CelebA-HQ / LSUN checkpoints and guided-diffusion's ADM UNet of the
+ * AFHQ / ImageNet checkpoints, the architecture inferred from the weights' names and shapes.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct dc_model dc_model;
+
+typedef enum dc_model_family { DC_MODEL_DDPM = 0, DC_MODEL_ADM = 1 } dc_model_family;
+
+#define DC_MODEL_OPTIONS_VERSION 1
+typedef struct dc_model_options {
+    unsigned version;
+    const char *device;      /* "cpu", "cuda", "cuda:N" or "auto" (default: "auto") */
+    dc_dtype dtype;          /* DC_FLOAT32 (default), DC_FLOAT16 or DC_BFLOAT16 */
+    int image_size;          /* 0: inferred (8 * 2^(levels - 1), true of every published model) */
+    int head_channels;       /* ADM channels per attention head; 0: 64, as published */
+} dc_model_options;
+
+DC_API void dc_model_options_init(dc_model_options *options, unsigned version);
+
+/* Loads a diffusion model from any checkpoint container; `options` may be NULL. */
+DC_API dc_status dc_model_load(dc_model **out, const char *path,
+                               const dc_model_options *options);
+DC_API void dc_model_free(dc_model *model);
+
+#define DC_MAX_LEVELS 12
+typedef struct dc_model_info {
+    dc_model_family family;
+    int image_size;
+    int in_channels;
+    int out_channels;        /* 6 for learned-sigma models: eps, then the variance output */
+    int base_channels;
+    int levels;
+    double channel_mult[DC_MAX_LEVELS];   /* level channels / base channels */
+    int num_res_blocks;
+    int attention_levels[DC_MAX_LEVELS];  /* 1 where a level has attention */
+    int head_channels;                    /* ADM channels per attention head (DDPM: 0) */
+    int num_heads;                        /* DDPM: 1; ADM with fixed heads: the count */
+    int learn_sigma;
+    int64_t parameters;
+} dc_model_info;
+
+DC_API dc_status dc_model_get_info(const dc_model *model, dc_model_info *info);
+/* A human-readable description of what was inferred (several lines) into buf. */
+DC_API dc_status dc_model_describe(const dc_model *model, char *buf, size_t size);
+
+/* The raw network output for x (N, 3, H, W) float32 and t (N) float32 timesteps:
+ * (N, out_channels, H, W) float32. */
+DC_API dc_status dc_model_eps(dc_model *model, const dc_tensor *x, const dc_tensor *t,
+                              dc_tensor *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,7 +21,8 @@ int dci_err_prefix(int status, const char *prefix)
 {
     char previous[ERROR_CAPACITY];
     memcpy(previous, last_error, sizeof previous);
-    snprintf(last_error, sizeof last_error, "%s: %s", prefix, previous);
+    /* Long messages are cut: the prefix (a file name) matters more than the tail. */
+    snprintf(last_error, sizeof last_error, "%.255s: %.760s", prefix, previous);
     return status;
 }
 
