@@ -118,7 +118,8 @@ typedef struct dc_image {
 
 /* Reads a PNG or JPEG file (by content, not by name): gray, gray+alpha, RGB, RGBA, palette
  * and 16-bit images all become 8-bit RGB as PIL's convert("RGB") makes them (alpha is
- * dropped, 16-bit samples keep their high byte). CMYK JPEGs are refused. */
+ * dropped, 16-bit samples keep their high byte, also for 16-bit gray, which PIL saturates
+ * instead). CMYK JPEGs are refused. */
 DC_API dc_status dc_image_read(const char *path, dc_image *out);
 /* Writes PNG or JPEG (quality 95) chosen by the extension (.png, .jpg, .jpeg, any case;
  * others are DC_EINVAL); atomic replace. */

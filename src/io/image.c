@@ -68,7 +68,9 @@ static void png_on_read(png_structp png, png_bytep out, size_t length)
 
 /* The transforms reproduce PIL's Image.convert("RGB"): palette expanded (its transparency
  * ignored), gray depths below 8 scaled to 0..255, 16-bit samples reduced to their high byte,
- * alpha dropped without compositing, gray replicated, no gamma correction. */
+ * alpha dropped without compositing, gray replicated, no gamma correction. One deliberate
+ * difference: PIL opens 16-bit gray as 32-bit integers and saturates them at 255 (so nearly
+ * every pixel turns white); here 16-bit gray keeps its high byte like every other 16-bit type. */
 static int read_png(const uint8_t *data, size_t size, const char *label, dc_image *out)
 {
     png_reader reader = {.data = data, .size = size};

@@ -61,7 +61,7 @@ typedef struct png_spec {
 } png_spec;
 
 /* Writes a w x h PNG of `spec` with libpng and fills `expected` with the 8-bit RGB that PIL's
- * convert("RGB") gives for it. */
+ * convert("RGB") gives for it (for 16-bit gray, where PIL saturates, the high byte). */
 static int make_png(const png_spec *spec, int w, int h, mem_buf *out, uint8_t *expected)
 {
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
@@ -402,7 +402,7 @@ TEST(hostile_jpeg_corpus)
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         mem_buf jpg = {0};
         make_jpeg(&specs[i], 19, 9, &jpg);
-        check_hostile_variants(&jpg, "hostile.jpg", 3);
+        check_hostile_variants(&jpg, "hostile.jpg", 1);
         free(jpg.data);
         if (test_failed())
             return;
