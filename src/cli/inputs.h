@@ -1,0 +1,19 @@
+/* Reading the arrays and images commands take, and writing their results. */
+#ifndef DC_SRC_CLI_INPUTS_H
+#define DC_SRC_CLI_INPUTS_H
+
+#include "diffclip.h"
+
+/* 1 if `path` ends in `ext` (".npy"), case-insensitively. */
+int cli_has_extension(const char *path, const char *ext);
+/* An .npy file as it is, or an image file (PNG/JPEG) centre-cropped and resized to
+ * size x size as a 1x3xHxW tensor in [-1, 1]. */
+dc_status cli_read_image_or_array(const char *path, int size, dc_tensor *out);
+/* An .npy file, or an image file holding the N images of an NCHW tensor in [-1, 1] side by
+ * side (N x W wide). */
+dc_status cli_write_image_or_array(const char *path, const dc_tensor *t);
+/* The images of several NCHW tensors with the same H and W, side by side in order, as one
+ * image file. */
+dc_status cli_write_strip(const char *path, const dc_tensor *const *tensors, int count);
+
+#endif
