@@ -236,6 +236,103 @@ DC_API dc_status dc_model_describe(const dc_model *model, char *buf, size_t size
 DC_API dc_status dc_model_eps(dc_model *model, const dc_tensor *x, const dc_tensor *t,
                               dc_tensor *out);
 
+/* ---------------------------------------------------------------------------------------
+ * Progress
+ * ------------------------------------------------------------------------------------- */
+
+#define DC_PROGRESS_VERSION 1
+typedef struct dc_progress {
+    unsigned version;            /* DC_PROGRESS_VERSION: fields are only ever appended */
+    const char *stage;           /* "invert", "generate", "finetune", "translate", ... */
+    int step, steps;             /* 1-based step within the current image, and the count */
+    int image, images;           /* 1-based image, and the count (1 for a single call) */
+    int epoch, epochs;           /* fine-tuning; 0 elsewhere */
+    double loss_clip;            /* fine-tuning losses of the last step (0 elsewhere) */
+    double loss_l1;
+    double loss_id;
+    double loss_total;
+    double grad_norm;            /* L2 norm of the gradient over all trained weights */
+    double learning_rate;
+    double seconds_per_image;    /* measured so far */
+    double eta_seconds;          /* estimated time left */
+} dc_progress;
+
+/* Called after every step of a long operation; returning non-zero cancels it cleanly with
+ * DC_ECANCELLED (handles stay usable, files intact). */
+typedef int (*dc_progress_fn)(void *user, const dc_progress *progress);
+
+/* ---------------------------------------------------------------------------------------
+ * Diffusion: the forward DDIM encoder and the reverse generator
+ * ------------------------------------------------------------------------------------- */
+
+typedef enum dc_sampling {
+    DC_SAMPLING_DDIM = 0,        /* deterministic with eta 0 */
+    DC_SAMPLING_DDPM = 1         /* Markovian; generation with steps = 0 (every timestep) */
+} dc_sampling;
+
+#define DC_DIFFUSION_OPTIONS_VERSION 1
+typedef struct dc_diffusion_options {
+    unsigned version;
+    int t0;                      /* the latent's timestep, 1 <= t0 < T (default 500) */
+    int steps;                   /* >= 2 (default 40); generation also takes 0: every step */
+    dc_sampling sampling;        /* generation only (default DDIM) */
+    double eta;                  /* DDIM generation noise (default 0); inversion needs 0 */
+    uint64_t seed;               /* for every random draw (default 1234, as published) */
+    int num_timesteps;           /* T (default 1000) */
+    double beta_start;           /* linear betas (default 1e-4 .. 0.02) */
+    double beta_end;
+    dc_progress_fn progress;     /* may be NULL */
+    void *progress_user;
+} dc_diffusion_options;
+
+DC_API void dc_diffusion_options_init(dc_diffusion_options *options, unsigned version);
+
+/* Deterministic DDIM inversion of x0 (N, 3, H, W) in [-1, 1] to a latent at t0, in `steps`
+ * steps (steps - 1 model calls). */
+DC_API dc_status dc_invert(dc_model *model, const dc_tensor *x0,
+                           const dc_diffusion_options *options, dc_tensor *latent);
+/* Generation from a latent at t0 back to an image (steps model calls). */
+DC_API dc_status dc_generate(dc_model *model, const dc_tensor *latent,
+                             const dc_diffusion_options *options, dc_tensor *out);
+/* The stochastic forward x_t = sqrt(abar[t0-1]) x0 + sqrt(1 - abar[t0-1]) noise, with the
+ * given noise (x0's shape) or, when noise is NULL, noise drawn with options->seed. */
+DC_API dc_status dc_add_noise(const dc_tensor *x0, const dc_tensor *noise,
+                              const dc_diffusion_options *options, dc_tensor *xt);
+
+/* Reconstruction measures of two NCHW images in [-1, 1] (the paper's reconstruction table):
+ * mean absolute error on [0, 1], PSNR in dB on [0, 1], SSIM (Gaussian window 11, sigma 1.5,
+ * averaged over channels and images). */
+typedef struct dc_image_metrics {
+    double mae;
+    double psnr;
+    double ssim;
+} dc_image_metrics;
+DC_API dc_status dc_compare_images(const dc_tensor *a, const dc_tensor *b,
+                                   dc_image_metrics *metrics);
+
+/* ---------------------------------------------------------------------------------------
+ * Latent cache: per image (x0, x_rec, x_lat) for one model and one set of parameters, kept
+ * in one file (docs/formats.md) and reused when every parameter matches.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct dc_latent_cache dc_latent_cache;
+
+/* Opens (or prepares to create) the cache at `path` for `model`, inverting with
+ * inversion->t0 and inversion->steps and reconstructing x_rec with `gen_steps` steps. A file
+ * made with another model or other parameters is refused (DC_EINVAL naming the difference).
+ * The model must outlive the cache. */
+DC_API dc_status dc_latent_cache_open(dc_latent_cache **out, const char *path, dc_model *model,
+                                      const dc_diffusion_options *inversion, int gen_steps);
+DC_API void dc_latent_cache_free(dc_latent_cache *cache);
+DC_API size_t dc_latent_cache_count(const dc_latent_cache *cache);
+/* Finds x0 (1, 3, H, W) in the cache, or inverts and reconstructs it and appends it to the
+ * file (atomically); *index receives its entry. */
+DC_API dc_status dc_latent_cache_add(dc_latent_cache *cache, const dc_tensor *x0,
+                                     size_t *index);
+/* Entry `index`; any output may be NULL. */
+DC_API dc_status dc_latent_cache_get(const dc_latent_cache *cache, size_t index, dc_tensor *x0,
+                                     dc_tensor *x_rec, dc_tensor *x_lat);
+
 #ifdef __cplusplus
 }
 #endif
