@@ -100,9 +100,12 @@ DC_API int64_t dc_tensor_numel(const dc_tensor *t);
 /* Releases t->data and zeroes *t. */
 DC_API void dc_tensor_free(dc_tensor *t);
 
-/* .npy files: float32, float16 (read as float32), int64, int32; C order only. */
+/* .npy files (format 1.0, 2.0, 3.0), little-endian, C order only. float32, float64, int64,
+ * int32, uint8 and bool arrays keep their dtype; float16 is converted to float32. Fortran
+ * order, object and structured arrays, big-endian data and other dtypes are refused. */
 DC_API dc_status dc_npy_read(const char *path, dc_tensor *out);
-/* Writes float32, int64 or int32 arrays; replaces `path` atomically. */
+/* Writes any dtype but bfloat16 (which .npy lacks) with the version 1.0 header numpy writes;
+ * replaces `path` atomically. */
 DC_API dc_status dc_npy_write(const char *path, const dc_tensor *t);
 
 /* An 8-bit RGB image, rows top to bottom, pixels interleaved (channels is 3). */
@@ -114,15 +117,19 @@ typedef struct dc_image {
 } dc_image;
 
 /* Reads a PNG or JPEG file (by content, not by name): gray, gray+alpha, RGB, RGBA, palette
- * and 16-bit images all become 8-bit RGB (alpha is dropped). */
+ * and 16-bit images all become 8-bit RGB as PIL's convert("RGB") makes them (alpha is
+ * dropped, 16-bit samples keep their high byte, also for 16-bit gray, which PIL saturates
+ * instead). CMYK JPEGs are refused. */
 DC_API dc_status dc_image_read(const char *path, dc_image *out);
-/* Writes PNG or JPEG chosen by the extension (.png, .jpg, .jpeg); atomic replace. */
+/* Writes PNG or JPEG (quality 95) chosen by the extension (.png, .jpg, .jpeg, any case;
+ * others are DC_EINVAL); atomic replace. */
 DC_API dc_status dc_image_write(const char *path, const dc_image *img);
 DC_API void dc_image_free(dc_image *img);
 
-/* Centre-crops `img` to a square, resizes it to size x size with an antialiasing filter
- * (PIL's LANCZOS/ANTIALIAS when shrinking, bicubic when enlarging) and returns a
- * 1x3xsize x size float32 tensor in [-1, 1]. */
+/* Centre-crops `img` to a square (torchvision's CenterCrop offsets), resizes it to
+ * size x size exactly as Pillow's Image.resize(..., LANCZOS) (alias ANTIALIAS; Lanczos-3
+ * whose support widens with the reduction factor; also used when enlarging) and returns a
+ * 1x3xsize x size float32 tensor in [-1, 1]: (v / 255 - 0.5) * 2. */
 DC_API dc_status dc_image_to_tensor(const dc_image *img, int size, dc_tensor *out);
 /* Converts image `index` of an NCHW float32 tensor in [-1, 1] (C = 3) to an image, as
  * torchvision's save_image does: clamp to [0, 1], x * 255 + 0.5, truncate. */
