@@ -234,7 +234,7 @@ DC_API dc_status dc_clip_encode_text(dc_clip *clip, const dc_tensor *tokens,
  * -log((2 - L_dir) / 2). If grad is not NULL it receives d loss / d x_trg (shape of x_trg) of
  * the options' loss form. The text direction (79 prompt templates) is computed once per
  * (source, target) and kept in the clip. */
-DC_API dc_status dc_clip_loss(dc_clip *clip, const dc_tokenizer *tokenizer, const char *source,
+DC_API dc_status dc_clip_loss(dc_clip *clip, dc_tokenizer *tokenizer, const char *source,
                               const char *target, const dc_tensor *x_src,
                               const dc_tensor *x_trg, double losses[2], dc_tensor *grad);
 

@@ -9,6 +9,10 @@
 #include "io/checkpoint.h"
 #include "nn/clip.h"
 #include "nn/idnet.h"
+#include "nn/tokenizer.h"
+
+/* The tokenizer behind a public handle (src/api/tokenizer.c). */
+nn_tokenizer *dci_tokenizer_impl(dc_tokenizer *tokenizer);
 
 struct dc_clip {
     nn_clip *net;
@@ -205,7 +209,7 @@ static int backward_into(const ct_tensor *loss, const ct_tensor *x, dc_tensor *g
 
 typedef struct clip_loss_call {
     dc_clip *clip;
-    const nn_tokenizer *tokenizer;
+    nn_tokenizer *tokenizer;
     const char *source, *target;
     const dc_tensor *x_src, *x_trg;
     double *losses;
@@ -232,13 +236,13 @@ static int clip_loss_run(void *args)
     return backward_into(objective, x_trg, c->grad);
 }
 
-DC_API dc_status dc_clip_loss(dc_clip *clip, const dc_tokenizer *tokenizer, const char *source,
+DC_API dc_status dc_clip_loss(dc_clip *clip, dc_tokenizer *tokenizer, const char *source,
                               const char *target, const dc_tensor *x_src,
                               const dc_tensor *x_trg, double losses[2], dc_tensor *grad)
 {
     if (!clip || !tokenizer || !source || !target || !x_src || !x_trg || !losses)
         return dci_err(DC_EINVAL, "dc_clip_loss: NULL argument");
-    clip_loss_call call = {clip, dci_tokenizer_nn(tokenizer), source, target, x_src, x_trg,
+    clip_loss_call call = {clip, dci_tokenizer_impl(tokenizer), source, target, x_src, x_trg,
                            losses, grad};
     return (dc_status)run_pooled(clip_loss_run, &call, 1);
 }

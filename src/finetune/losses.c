@@ -1,5 +1,6 @@
 #include "finetune/losses.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,25 +30,33 @@ static char *format_template(const char *tmpl, const char *text)
     return s;
 }
 
-/* encode_text of every template filled with `text`, each row L2-normalised (K, D). */
-static int template_features(ct_tensor **out, const nn_clip *clip,
-                             const nn_tokenizer *tokenizer, const char *text)
+static void free_prompts(char **prompts, size_t count)
 {
-    int64_t k = (int64_t)ft_imagenet_template_count;
+    for (size_t i = 0; i < count; i++)
+        free(prompts[i]);
+    free(prompts);
+}
+
+/* encode_text of every template filled with `text`, each row L2-normalised (K, D). */
+static int template_features(ct_tensor **out, const nn_clip *clip, nn_tokenizer *tokenizer,
+                             const char *text)
+{
+    size_t k = ft_imagenet_template_count;
     int64_t context = nn_clip_get_config(clip)->context_length;
-    int64_t *tokens = malloc((size_t)(k * context) * sizeof *tokens);
-    if (!tokens)
-        return dci_err(DC_ENOMEM, "out of memory for template tokens");
-    int st = DC_OK;
-    for (int64_t i = 0; st == DC_OK && i < k; i++) {
-        char *prompt = format_template(ft_imagenet_templates[i], text);
-        st = prompt ? nn_tokenize(tokenizer, prompt, context, 0, tokens + i * context)
-                    : dci_err(DC_ENOMEM, "out of memory for a prompt");
-        free(prompt);
-    }
+    char **prompts = calloc(k, sizeof *prompts);
+    int64_t *tokens = malloc(k * (size_t)context * sizeof *tokens);
+    int st = prompts && tokens ? DC_OK : dci_err(DC_ENOMEM, "out of memory for prompts");
+    for (size_t i = 0; st == DC_OK && i < k; i++)
+        if (!(prompts[i] = format_template(ft_imagenet_templates[i], text)))
+            st = dci_err(DC_ENOMEM, "out of memory for a prompt");
+    if (st == DC_OK && context > INT32_MAX)
+        st = dci_err(DC_EINVAL, "CLIP context length %lld too long", (long long)context);
+    if (st == DC_OK) /* clip.tokenize without truncation: an over-long prompt is an error */
+        st = nn_tokenize(tokenizer, (const char *const *)prompts, k, (int)context, 0, tokens);
     ct_tensor *ids = NULL, *features, *norm;
     if (st == DC_OK)
-        st = ct_from_host(&ids, tokens, DC_INT64, 2, NN_SHAPE(k, context), CT_CPU);
+        st = ct_from_host(&ids, tokens, DC_INT64, 2, NN_SHAPE((int64_t)k, context), CT_CPU);
+    free_prompts(prompts, prompts ? k : 0);
     free(tokens);
     DCI_TRY(st);
     DCI_TRY(nn_clip_encode_text(clip, ids, &features));
@@ -56,7 +65,7 @@ static int template_features(ct_tensor **out, const nn_clip *clip,
 }
 
 static int compute_direction(ct_tensor **out, const nn_clip *clip,
-                             const nn_tokenizer *tokenizer, const char *source,
+                             nn_tokenizer *tokenizer, const char *source,
                              const char *target)
 {
     ct_tensor *src, *trg, *diff, *mean, *norm;
@@ -79,7 +88,7 @@ void ft_text_direction_clear(ft_text_direction *cache)
 }
 
 static int cache_fill(ft_text_direction *cache, const nn_clip *clip,
-                      const nn_tokenizer *tokenizer, const char *source, const char *target)
+                      nn_tokenizer *tokenizer, const char *source, const char *target)
 {
     ft_text_direction_clear(cache);
     int64_t dim = nn_clip_get_config(clip)->embed_dim;
@@ -104,7 +113,7 @@ static int cache_fill(ft_text_direction *cache, const nn_clip *clip,
 }
 
 int ft_text_direction_get(ft_text_direction *cache, const nn_clip *clip,
-                          const nn_tokenizer *tokenizer, const char *source,
+                          nn_tokenizer *tokenizer, const char *source,
                           const char *target, ct_tensor **direction)
 {
     *direction = NULL;

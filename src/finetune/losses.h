@@ -34,7 +34,7 @@ typedef struct ft_text_direction {
 /* The normalised mean over the templates of norm(E_T(target)) - norm(E_T(source)) as a new
  * (1, embed_dim) float32 tensor on the clip's device. */
 int ft_text_direction_get(ft_text_direction *cache, const nn_clip *clip,
-                          const nn_tokenizer *tokenizer, const char *source,
+                          nn_tokenizer *tokenizer, const char *source,
                           const char *target, ct_tensor **direction);
 void ft_text_direction_clear(ft_text_direction *cache);
 

@@ -321,6 +321,7 @@ int nn_clip_load(nn_clip **out, const io_state_dict *sd, const char *label, int 
                  dc_dtype dtype)
 {
     *out = NULL;
+    DCI_TRY(nn_check_no_pool(label));
     if (dtype != DC_FLOAT32 && !(dtype == DC_FLOAT16 && device >= 0))
         return dci_err(DC_EINVAL, "%s: CLIP computes in float32, or float16 on CUDA", label);
     nn_clip *clip = calloc(1, sizeof *clip);

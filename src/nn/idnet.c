@@ -127,6 +127,7 @@ static int load_net(nn_idnet *net, const nn_loader *ld)
 int nn_idnet_load(nn_idnet **out, const io_state_dict *sd, const char *label, int device)
 {
     *out = NULL;
+    DCI_TRY(nn_check_no_pool(label));
     nn_idnet *net = calloc(1, sizeof *net);
     if (!net)
         return dci_err(DC_ENOMEM, "out of memory for an identity network");

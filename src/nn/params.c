@@ -35,6 +35,16 @@ int nn_weights_add(nn_weights *w, ct_tensor *t)
     return DC_OK;
 }
 
+int nn_check_no_pool(const char *label)
+{
+    size_t depth = ct_pool_begin(); /* the mark is the nesting depth */
+    ct_pool_end(depth, NULL, 0);
+    if (depth > 0)
+        return dci_err(DC_EINVAL, "%s: networks must be loaded with no ctorch pool open",
+                       label);
+    return DC_OK;
+}
+
 const dc_tensor *nn_sd_find(const io_state_dict *sd, const char *name)
 {
     for (size_t i = 0; i < sd->count; i++)

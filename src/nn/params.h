@@ -33,6 +33,10 @@ typedef struct nn_loader {
     nn_weights *owner;               /* every loaded tensor is appended here */
 } nn_loader;
 
+/* DC_EINVAL when a ctorch pool is open on this thread: a network's weights must outlive
+ * pools, so networks are loaded outside them. */
+int nn_check_no_pool(const char *label);
+
 /* The tensor called `name`, or NULL. */
 const dc_tensor *nn_sd_find(const io_state_dict *sd, const char *name);
 /* The tensor printf(fmt, ...) names, or NULL. */
