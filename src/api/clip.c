@@ -3,13 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/error.h"
-#include "ctorch/ctorch.h"
-#include "finetune/losses.h"
-#include "io/checkpoint.h"
-#include "nn/clip.h"
-#include "nn/idnet.h"
-#include "nn/tokenizer.h"
+#include "../api/error.h"
+#include "../ctorch/ctorch.h"
+#include "../finetune/losses.h"
+#include "../io/checkpoint.h"
+#include "../nn/clip.h"
+#include "../nn/idnet.h"
+#include "../nn/tokenizer.h"
 
 /* The tokenizer behind a public handle (src/api/tokenizer.c). */
 nn_tokenizer *dci_tokenizer_impl(dc_tokenizer *tokenizer);

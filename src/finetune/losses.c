@@ -1,11 +1,11 @@
-#include "finetune/losses.h"
+#include "../finetune/losses.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/error.h"
-#include "nn/params.h"
+#include "../api/error.h"
+#include "../nn/params.h"
 
 #define DIRECTION_NORM_EPS 1e-7 /* d /= ||d|| + 1e-7 (StyleGAN-NADA) */
 #define COSINE_EPS 1e-8         /* nn.CosineSimilarity default */

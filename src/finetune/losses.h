@@ -6,10 +6,10 @@
 
 #include <stddef.h>
 
-#include "ctorch/ctorch.h"
-#include "nn/clip.h"
-#include "nn/idnet.h"
-#include "nn/tokenizer.h"
+#include "../ctorch/ctorch.h"
+#include "../nn/clip.h"
+#include "../nn/idnet.h"
+#include "../nn/tokenizer.h"
 
 /* CLIP's 79 ImageNet prompt templates ("a bad photo of a {}.", ...), generated from
  * data/imagenet_templates.txt. */

@@ -1,14 +1,14 @@
 /* CLIP as clip/model.py computes it. The transformers run batch-first (N, L, W) instead of
  * CLIP's (L, N, W): the same arithmetic without the two transposes. */
-#include "nn/clip.h"
+#include "../nn/clip.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/error.h"
-#include "nn/params.h"
+#include "../api/error.h"
+#include "../nn/params.h"
 
 #define CLIP_NORM_EPS 1e-5 /* LayerNorm and BatchNorm defaults */
 

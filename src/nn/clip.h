@@ -7,8 +7,8 @@
 
 #include <stdint.h>
 
-#include "ctorch/ctorch.h"
-#include "io/checkpoint.h"
+#include "../ctorch/ctorch.h"
+#include "../io/checkpoint.h"
 
 typedef struct nn_clip nn_clip;
 

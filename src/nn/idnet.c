@@ -1,12 +1,12 @@
-#include "nn/idnet.h"
+#include "../nn/idnet.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/error.h"
-#include "nn/params.h"
+#include "../api/error.h"
+#include "../nn/params.h"
 
 #define IDNET_BN_EPS 1e-5
 

@@ -1,11 +1,11 @@
-#include "nn/params.h"
+#include "../nn/params.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/error.h"
+#include "../api/error.h"
 
 enum { NAME_CAPACITY = 512 };
 

@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ctorch/ctorch.h"
-#include "io/checkpoint.h"
+#include "../ctorch/ctorch.h"
+#include "../io/checkpoint.h"
 
 #if defined(__GNUC__)
 #define NN_PRINTF(f, a) __attribute__((format(printf, f, a)))
