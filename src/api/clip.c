@@ -9,10 +9,7 @@
 #include "../io/checkpoint.h"
 #include "../nn/clip.h"
 #include "../nn/idnet.h"
-#include "../nn/tokenizer.h"
-
-/* The tokenizer behind a public handle (src/api/tokenizer.c). */
-nn_tokenizer *dci_tokenizer_impl(dc_tokenizer *tokenizer);
+#include "tokenizer.h"
 
 struct dc_clip {
     nn_clip *net;
