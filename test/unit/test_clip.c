@@ -159,7 +159,8 @@ static void add_bn(sd_builder *b, int64_t c, const char *fmt, ...)
 static io_state_dict resnet_sd(int64_t width, const int *layers, int64_t grid, int64_t embed)
 {
     sd_builder b = {.rng = 7};
-    const int64_t stem_in[3] = {3, width / 2, width / 2}, stem_out[3] = {width / 2, width / 2, width};
+    const int64_t stem_in[3] = {3, width / 2, width / 2};
+    const int64_t stem_out[3] = {width / 2, width / 2, width};
     for (int i = 0; i < 3; i++) {
         W(&b, (stem_out[i], stem_in[i], 3, 3), "visual.conv%d.weight", i + 1);
         add_bn(&b, stem_out[i], "visual.bn%d", i + 1);
@@ -656,4 +657,129 @@ TEST(malformed_idnet_state_dicts_are_refused)
     add_tensor(&b, 0, 1, 1, S(4), "conv.weight");
     CHECK_STATUS(nn_idnet_load(&net, &b.sd, "other.pt", CT_CPU), DC_EFORMAT);
     sd_free(&b.sd);
+}
+
+/* ---- handle hygiene and the public API ---- */
+
+TEST(forward_passes_and_losses_leave_no_handles)
+{
+    io_state_dict sd = vit_sd(64, 1, 16, 2, 64, 8);
+    nn_clip *clip = NULL;
+    int st = nn_clip_load(&clip, &sd, "vit.pt", CT_CPU, DC_FLOAT32);
+    sd_free(&sd);
+    CHECK_OK(st);
+    ct_tensor *x = random_tensor(4, S(1, 3, 40, 40), 1.0, 31);
+    ct_tensor *y = random_tensor(4, S(1, 3, 40, 40), 1.0, 32);
+    ct_tensor *d = random_tensor(2, S(1, 8), 1.0, 33);
+    size_t before = ct_live_handles();
+    ct_tensor *l = NULL, *pre = NULL, *bad = NULL;
+    CHECK_OK(ft_clip_direction_loss(clip, x, y, d, &l));
+    ct_free(l);
+    CHECK_OK(nn_clip_preprocess(clip, x, &pre));
+    ct_free(pre);
+    CHECK_OK(ct_zeros(&bad, DC_FLOAT32, 4, S(1, 3, 31, 32), CT_CPU));
+    CHECK_STATUS(nn_clip_encode_image(clip, bad, &l), DC_EINVAL);
+    CHECK(l == NULL);
+    ct_free(bad);
+    CHECK(ct_live_handles() == before);
+    size_t pool = ct_pool_begin();
+    io_state_dict again = vit_sd(64, 1, 16, 2, 64, 8);
+    nn_clip *inside = NULL;
+    CHECK_STATUS(nn_clip_load(&inside, &again, "vit.pt", CT_CPU, DC_FLOAT32), DC_EINVAL);
+    ct_pool_end(pool, NULL, 0);
+    sd_free(&again);
+    ct_free(x), ct_free(y), ct_free(d);
+    nn_clip_free(clip);
+}
+
+static const char *write_checkpoint(const io_state_dict *sd, const char *file, char *path,
+                                    size_t size)
+{
+    dc_named_tensor *named = calloc(sd->count, sizeof *named);
+    for (size_t i = 0; i < sd->count; i++)
+        named[i] = (dc_named_tensor){sd->tensors[i].name, sd->tensors[i].value};
+    path_join(path, size, test_tmpdir(), file);
+    int st = io_checkpoint_write_torch(path, named, sd->count);
+    free(named);
+    return st == DC_OK ? path : NULL;
+}
+
+TEST(public_clip_handle_with_a_resnet_checkpoint)
+{
+    const int layers[4] = {1, 1, 1, 1};
+    io_state_dict sd = resnet_sd(8, layers, 1, 12);
+    char path[1024];
+    const char *file = write_checkpoint(&sd, "rn.pt", path, sizeof path);
+    sd_free(&sd);
+    CHECK(file);
+    dc_clip *clip = NULL;
+    dc_clip_options o;
+    dc_clip_options_init(&o, DC_CLIP_OPTIONS_VERSION);
+    o.half = 1;
+    CHECK_STATUS(dc_clip_load(&clip, file, &o), DC_EINVAL); /* float16 needs CUDA */
+    o.half = 0;
+    o.version = 99;
+    CHECK_STATUS(dc_clip_load(&clip, file, &o), DC_EINVAL);
+    CHECK_STATUS(dc_clip_load(&clip, "/nonexistent/clip.pt", NULL), DC_EIO);
+    CHECK(clip == NULL);
+    CHECK_OK(dc_clip_load(&clip, file, NULL));
+    CHECK(dc_clip_input_size(clip) == 32 && dc_clip_embed_dim(clip) == 12);
+
+    float *px = calloc(2 * 3 * 32 * 32, sizeof *px);
+    for (int i = 0; i < 2 * 3 * 32 * 32; i++)
+        px[i] = (float)sin(i * 0.37);
+    dc_tensor x = {.dtype = DC_FLOAT32, .ndim = 4, .shape = {2, 3, 32, 32}, .data = px};
+    dc_tensor f = {0};
+    CHECK_OK(dc_clip_encode_image(clip, &x, &f));
+    CHECK(f.dtype == DC_FLOAT32 && f.ndim == 2 && f.shape[0] == 2 && f.shape[1] == 12);
+    dc_tensor_free(&f);
+    x.shape[2] = 31;
+    CHECK_STATUS(dc_clip_encode_image(clip, &x, &f), DC_EINVAL);
+    x.data = NULL;
+    CHECK_STATUS(dc_clip_encode_image(clip, &x, &f), DC_EINVAL);
+    free(px);
+
+    int64_t ids[2 * CONTEXT] = {VOCAB - 2, 4, VOCAB - 1};
+    ids[CONTEXT] = VOCAB - 1;
+    dc_tensor tokens = {.dtype = DC_INT64, .ndim = 2, .shape = {2, CONTEXT}, .data = ids};
+    CHECK_OK(dc_clip_encode_text(clip, &tokens, &f));
+    CHECK(f.ndim == 2 && f.shape[0] == 2 && f.shape[1] == 12);
+    dc_tensor_free(&f);
+    tokens.shape[1] = CONTEXT - 1;
+    CHECK_STATUS(dc_clip_encode_text(clip, &tokens, &f), DC_EINVAL);
+    dc_clip_free(clip);
+    dc_clip_free(NULL);
+}
+
+TEST(public_idnet_handle_checks_its_arguments)
+{
+    const int units[4] = {1, 1, 1, 1};
+    io_state_dict sd = irse_sd(units, 8);
+    char path[1024];
+    const char *file = write_checkpoint(&sd, "irse.pth", path, sizeof path);
+    sd_free(&sd);
+    CHECK(file);
+    dc_idnet *net = NULL;
+    dc_idnet_options o;
+    dc_idnet_options_init(&o, DC_IDNET_OPTIONS_VERSION);
+    o.device = "tpu";
+    CHECK(dc_idnet_load(&net, file, &o) != DC_OK);
+    CHECK_OK(dc_idnet_load(&net, file, NULL));
+    float *px = calloc(3 * 64 * 64, sizeof *px);
+    dc_tensor x = {.dtype = DC_FLOAT32, .ndim = 4, .shape = {1, 3, 64, 64}, .data = px};
+    dc_tensor f = {0};
+    CHECK_OK(dc_idnet_features(net, &x, &f));
+    CHECK(f.ndim == 2 && f.shape[0] == 1 && f.shape[1] == 32);
+    dc_tensor_free(&f);
+    double loss = -1;
+    CHECK_OK(dc_idnet_id_loss(net, &x, &x, &loss, NULL, NULL));
+    CHECK_NEAR(loss, 0.0, 1e-5);
+    dc_tensor other = x;
+    other.shape[0] = 2;
+    float *px2 = calloc(2 * 3 * 64 * 64, sizeof *px2);
+    other.data = px2;
+    CHECK_STATUS(dc_idnet_id_loss(net, &x, &other, &loss, NULL, NULL), DC_EINVAL);
+    CHECK_STATUS(dc_idnet_id_loss(net, &x, &x, NULL, NULL, NULL), DC_EINVAL);
+    free(px), free(px2);
+    dc_idnet_free(net);
 }
