@@ -1,4 +1,4 @@
-#include "../finetune/losses.h"
+#include "losses.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* CLIP as clip/model.py computes it. The transformers run batch-first (N, L, W) instead of
  * CLIP's (L, N, W): the same arithmetic without the two transposes. */
-#include "../nn/clip.h"
+#include "clip.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "../api/error.h"
-#include "../nn/params.h"
+#include "params.h"
 
-#define CLIP_NORM_EPS 1e-5 /* LayerNorm and BatchNorm defaults */
+#define LAYER_NORM_EPS 1e-5
 
 typedef struct clip_block {
     ct_tensor *ln1_w, *ln1_b, *in_w, *in_b, *out_w, *out_b;
@@ -22,14 +22,10 @@ typedef struct clip_transformer {
     clip_block *blocks;
 } clip_transformer;
 
-typedef struct clip_bn {
-    ct_tensor *w, *b, *mean, *var;
-} clip_bn;
-
 typedef struct clip_bottleneck {
     int stride;
     ct_tensor *conv1, *conv2, *conv3, *down_conv; /* down_conv NULL: identity shortcut */
-    clip_bn bn1, bn2, bn3, down_bn;
+    nn_batch_norm bn1, bn2, bn3, down_bn;
 } clip_bottleneck;
 
 struct nn_clip {
@@ -45,7 +41,7 @@ struct nn_clip {
 
     /* ModifiedResNet */
     ct_tensor *stem_conv[3];
-    clip_bn stem_bn[3];
+    nn_batch_norm stem_bn[3];
     clip_bottleneck *stages[4];
     ct_tensor *pool_pos, *q_w, *q_b, *k_w, *k_b, *v_w, *v_b, *c_w, *c_b;
 
@@ -70,10 +66,10 @@ static int64_t exact_sqrt(int64_t n)
     return r * r == n ? r : -1;
 }
 
-static int heads_for(int64_t width, int64_t per_head_divisor, const char *label,
-                     const char *what, int64_t *heads)
+/* build_model's head counts make 64-wide heads: width // 64. */
+static int heads_for(int64_t width, const char *label, const char *what, int64_t *heads)
 {
-    *heads = per_head_divisor > 0 ? width / per_head_divisor : 0;
+    *heads = width / 64;
     if (*heads < 1 || width % *heads != 0)
         return dci_err(DC_EFORMAT, "%s: %s width %lld gives no valid head count", label, what,
                        (long long)width);
@@ -98,7 +94,7 @@ static int infer_vit(const io_state_dict *sd, const char *label, nn_clip_config 
                        (long long)c->patch, (long long)c->vision_layers[0],
                        (long long)pos->shape[0]);
     c->resolution = c->patch * c->grid;
-    return heads_for(c->vision_width, 64, label, "vision", &c->vision_heads);
+    return heads_for(c->vision_width, label, "vision", &c->vision_heads);
 }
 
 static int infer_resnet(const io_state_dict *sd, const char *label, nn_clip_config *c)
@@ -122,8 +118,8 @@ static int infer_resnet(const io_state_dict *sd, const char *label, nn_clip_conf
         return dci_err(DC_EFORMAT, "%s: ResNet CLIP with width %lld and %lld pooled positions",
                        label, (long long)c->vision_width, (long long)pos->shape[0]);
     c->resolution = 32 * c->grid;
-    /* heads = width * 32 / 64 over an embedding of width * 32: 64-wide heads. */
-    return heads_for(c->vision_width * 32, 64, label, "attention pool", &c->vision_heads);
+    /* heads = width * 32 // 64 over an embedding of width * 32 */
+    return heads_for(c->vision_width * 32, label, "attention pool", &c->vision_heads);
 }
 
 static int infer_config(const io_state_dict *sd, const char *label, nn_clip_config *c)
@@ -150,7 +146,7 @@ static int infer_config(const io_state_dict *sd, const char *label, nn_clip_conf
                        (long long)c->embed_dim, (long long)c->context_length,
                        (long long)c->vocab_size, (long long)c->text_width,
                        (long long)c->text_layers);
-    return heads_for(c->text_width, 64, label, "text", &c->text_heads);
+    return heads_for(c->text_width, label, "text", &c->text_heads);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -192,14 +188,6 @@ static int load_transformer(const nn_loader *ld, dc_dtype dtype, const char *pre
     return DC_OK;
 }
 
-static int load_bn(const nn_loader *ld, clip_bn *bn, int64_t channels, const char *name)
-{
-    DCI_TRY(LOAD(ld, DC_FLOAT32, &bn->w, (channels), "%s.weight", name));
-    DCI_TRY(LOAD(ld, DC_FLOAT32, &bn->b, (channels), "%s.bias", name));
-    DCI_TRY(LOAD(ld, DC_FLOAT32, &bn->mean, (channels), "%s.running_mean", name));
-    return LOAD(ld, DC_FLOAT32, &bn->var, (channels), "%s.running_var", name);
-}
-
 static int load_vit(nn_clip *clip, const nn_loader *ld)
 {
     const nn_clip_config *c = &clip->config;
@@ -229,7 +217,7 @@ static int load_resnet(nn_clip *clip, const nn_loader *ld)
         DCI_TRY(LOAD(ld, dt, &clip->stem_conv[i], (stem_out[i], stem_in[i], 3, 3),
                      "visual.conv%d.weight", i + 1));
         snprintf(name, sizeof name, "visual.bn%d", i + 1);
-        DCI_TRY(load_bn(ld, &clip->stem_bn[i], stem_out[i], name));
+        DCI_TRY(nn_load_batch_norm(ld, &clip->stem_bn[i], stem_out[i], name));
     }
     int64_t inplanes = w;
     for (int s = 0; s < 4; s++) {
@@ -249,14 +237,14 @@ static int load_resnet(nn_clip *clip, const nn_loader *ld)
                          "visual.layer%d.%d.conv3.weight", s + 1, i));
             for (int k = 0; k < 3; k++) {
                 snprintf(name, sizeof name, "visual.layer%d.%d.bn%d", s + 1, i, k + 1);
-                DCI_TRY(load_bn(ld, k == 0 ? &b->bn1 : k == 1 ? &b->bn2 : &b->bn3,
-                                k == 2 ? 4 * planes : planes, name));
+                nn_batch_norm *bn = k == 0 ? &b->bn1 : k == 1 ? &b->bn2 : &b->bn3;
+                DCI_TRY(nn_load_batch_norm(ld, bn, k == 2 ? 4 * planes : planes, name));
             }
             if (b->stride > 1 || inplanes != 4 * planes) {
                 DCI_TRY(LOAD(ld, dt, &b->down_conv, (4 * planes, inplanes, 1, 1),
                              "visual.layer%d.%d.downsample.0.weight", s + 1, i));
                 snprintf(name, sizeof name, "visual.layer%d.%d.downsample.1", s + 1, i);
-                DCI_TRY(load_bn(ld, &b->down_bn, 4 * planes, name));
+                DCI_TRY(nn_load_batch_norm(ld, &b->down_bn, 4 * planes, name));
             }
             inplanes = 4 * planes;
         }
@@ -278,7 +266,7 @@ static int load_resnet(nn_clip *clip, const nn_loader *ld)
 static int make_causal_mask(nn_clip *clip)
 {
     int64_t n = clip->config.context_length;
-    if ((uint64_t)n > 65536)
+    if ((uint64_t)n > 4096)
         return dci_err(DC_EFORMAT, "CLIP context length %lld is too long", (long long)n);
     float *mask = malloc((size_t)(n * n) * sizeof *mask);
     if (!mask)
@@ -371,21 +359,21 @@ static int layer_norm(ct_tensor **out, const ct_tensor *x, const ct_tensor *w,
 {
     dc_dtype dtype = ct_dtype(x);
     if (dtype == DC_FLOAT32)
-        return ct_layer_norm(out, x, w, b, CLIP_NORM_EPS);
+        return ct_layer_norm(out, x, w, b, LAYER_NORM_EPS);
     ct_tensor *x32, *y;
     DCI_TRY(ct_to(&x32, x, DC_FLOAT32, ct_device(x)));
-    DCI_TRY(ct_layer_norm(&y, x32, w, b, CLIP_NORM_EPS));
+    DCI_TRY(ct_layer_norm(&y, x32, w, b, LAYER_NORM_EPS));
     return ct_to(out, y, dtype, ct_device(x));
 }
 
-static int batch_norm(ct_tensor **out, const ct_tensor *x, const clip_bn *bn)
+static int batch_norm(ct_tensor **out, const ct_tensor *x, const nn_batch_norm *bn)
 {
     dc_dtype dtype = ct_dtype(x);
     if (dtype == DC_FLOAT32)
-        return ct_batch_norm(out, x, bn->w, bn->b, bn->mean, bn->var, CLIP_NORM_EPS);
+        return nn_batch_norm_forward(out, x, bn);
     ct_tensor *x32, *y;
     DCI_TRY(ct_to(&x32, x, DC_FLOAT32, ct_device(x)));
-    DCI_TRY(ct_batch_norm(&y, x32, bn->w, bn->b, bn->mean, bn->var, CLIP_NORM_EPS));
+    DCI_TRY(nn_batch_norm_forward(&y, x32, bn));
     return ct_to(out, y, dtype, ct_device(x));
 }
 
@@ -477,8 +465,8 @@ static int vit_forward(ct_tensor **out, const nn_clip *clip, const ct_tensor *x)
     return ct_matmul(out, normed, clip->proj);
 }
 
-static int conv_bn(ct_tensor **out, const ct_tensor *x, const ct_tensor *w, const clip_bn *bn,
-                   int padding, int relu)
+static int conv_bn(ct_tensor **out, const ct_tensor *x, const ct_tensor *w,
+                   const nn_batch_norm *bn, int padding, int relu)
 {
     ct_tensor *c, *b;
     DCI_TRY(ct_conv2d(&c, x, w, NULL, 1, padding));

@@ -1,4 +1,4 @@
-#include "../nn/idnet.h"
+#include "idnet.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -6,22 +6,16 @@
 #include <string.h>
 
 #include "../api/error.h"
-#include "../nn/params.h"
-
-#define IDNET_BN_EPS 1e-5
+#include "params.h"
 
 /* Every weight is computed in float32. */
 #define LOAD(ld, out, shape, ...) NN_LOAD(ld, DC_FLOAT32, out, shape, __VA_ARGS__)
-
-typedef struct idnet_bn {
-    ct_tensor *w, *b, *mean, *var;
-} idnet_bn;
 
 /* bottleneck_IR_SE: res = BN, conv3x3, PReLU, conv3x3 (stride), BN, SE; plus a shortcut that
  * is MaxPool2d(1, stride) (a strided subsample) when channels match, else conv1x1 + BN. */
 typedef struct idnet_unit {
     int stride;
-    idnet_bn bn_in, bn_out, short_bn;
+    nn_batch_norm bn_in, bn_out, short_bn;
     ct_tensor *conv1, *prelu, *conv2, *se_fc1, *se_fc2, *short_conv; /* se/short may be NULL */
 } idnet_unit;
 
@@ -30,18 +24,10 @@ struct nn_idnet {
     int64_t input_size, feature_dim;
     nn_weights weights;
     ct_tensor *in_conv, *in_prelu, *fc_w, *fc_b;
-    idnet_bn in_bn, out_bn2d, out_bn1d;
+    nn_batch_norm in_bn, out_bn2d, out_bn1d;
     int units;
     idnet_unit *unit;
 };
-
-static int load_bn(const nn_loader *ld, idnet_bn *bn, int64_t channels, const char *prefix)
-{
-    DCI_TRY(LOAD(ld, &bn->w, (channels), "%s.weight", prefix));
-    DCI_TRY(LOAD(ld, &bn->b, (channels), "%s.bias", prefix));
-    DCI_TRY(LOAD(ld, &bn->mean, (channels), "%s.running_mean", prefix));
-    return LOAD(ld, &bn->var, (channels), "%s.running_var", prefix);
-}
 
 static int load_unit(const nn_loader *ld, int i, int64_t in, int64_t *out_channels,
                      idnet_unit *u)
@@ -56,12 +42,12 @@ static int load_unit(const nn_loader *ld, int i, int64_t in, int64_t *out_channe
     u->stride = (i == 0 || in != d) ? 2 : 1;
     char prefix[64];
     snprintf(prefix, sizeof prefix, "body.%d.res_layer.0", i);
-    DCI_TRY(load_bn(ld, &u->bn_in, in, prefix));
+    DCI_TRY(nn_load_batch_norm(ld, &u->bn_in, in, prefix));
     DCI_TRY(LOAD(ld, &u->conv1, (d, in, 3, 3), "body.%d.res_layer.1.weight", i));
     DCI_TRY(LOAD(ld, &u->prelu, (d), "body.%d.res_layer.2.weight", i));
     DCI_TRY(LOAD(ld, &u->conv2, (d, d, 3, 3), "body.%d.res_layer.3.weight", i));
     snprintf(prefix, sizeof prefix, "body.%d.res_layer.4", i);
-    DCI_TRY(load_bn(ld, &u->bn_out, d, prefix));
+    DCI_TRY(nn_load_batch_norm(ld, &u->bn_out, d, prefix));
     /* mode 'ir' has no SE module */
     const dc_tensor *fc1 = nn_sd_findf(ld->sd, "body.%d.res_layer.5.fc1.weight", i);
     if (fc1) {
@@ -75,7 +61,7 @@ static int load_unit(const nn_loader *ld, int i, int64_t in, int64_t *out_channe
     if (nn_sd_findf(ld->sd, "body.%d.shortcut_layer.0.weight", i)) {
         DCI_TRY(LOAD(ld, &u->short_conv, (d, in, 1, 1), "body.%d.shortcut_layer.0.weight", i));
         snprintf(prefix, sizeof prefix, "body.%d.shortcut_layer.1", i);
-        DCI_TRY(load_bn(ld, &u->short_bn, d, prefix));
+        DCI_TRY(nn_load_batch_norm(ld, &u->short_bn, d, prefix));
     } else if (in != d) {
         return dci_err(DC_EFORMAT, "%s: body.%d changes depth %lld -> %lld without a "
                                    "shortcut convolution", ld->label, i, (long long)in,
@@ -92,7 +78,7 @@ static int load_net(nn_idnet *net, const nn_loader *ld)
         return dci_err(DC_EFORMAT, "%s: no IR-SE input_layer.0.weight", ld->label);
     int64_t c = in_conv->shape[0];
     DCI_TRY(LOAD(ld, &net->in_conv, (c, 3, 3, 3), "input_layer.0.weight"));
-    DCI_TRY(load_bn(ld, &net->in_bn, c, "input_layer.1"));
+    DCI_TRY(nn_load_batch_norm(ld, &net->in_bn, c, "input_layer.1"));
     DCI_TRY(LOAD(ld, &net->in_prelu, (c), "input_layer.2.weight"));
 
     net->units = nn_sd_count(ld->sd, "body.%d.res_layer.1.weight");
@@ -107,7 +93,7 @@ static int load_net(nn_idnet *net, const nn_loader *ld)
         strides += net->unit[i].stride == 2;
     }
 
-    DCI_TRY(load_bn(ld, &net->out_bn2d, c, "output_layer.0"));
+    DCI_TRY(nn_load_batch_norm(ld, &net->out_bn2d, c, "output_layer.0"));
     const dc_tensor *fc = nn_sd_find(ld->sd, "output_layer.3.weight");
     if (!fc || fc->ndim != 2 || fc->shape[0] < 1 || fc->shape[1] % c != 0)
         return dci_err(DC_EFORMAT, "%s: output_layer.3.weight missing or not (E, %lld * h * w)",
@@ -121,7 +107,7 @@ static int load_net(nn_idnet *net, const nn_loader *ld)
     net->feature_dim = fc->shape[0];
     DCI_TRY(LOAD(ld, &net->fc_w, (net->feature_dim, c * cells), "output_layer.3.weight"));
     DCI_TRY(LOAD(ld, &net->fc_b, (net->feature_dim), "output_layer.3.bias"));
-    return load_bn(ld, &net->out_bn1d, net->feature_dim, "output_layer.4");
+    return nn_load_batch_norm(ld, &net->out_bn1d, net->feature_dim, "output_layer.4");
 }
 
 int nn_idnet_load(nn_idnet **out, const io_state_dict *sd, const char *label, int device)
@@ -157,11 +143,6 @@ int64_t nn_idnet_feature_dim(const nn_idnet *net) { return net->feature_dim; }
 
 /* ---- forward: runs inside the pool nn_idnet_forward opens ---- */
 
-static int batch_norm(ct_tensor **out, const ct_tensor *x, const idnet_bn *bn)
-{
-    return ct_batch_norm(out, x, bn->w, bn->b, bn->mean, bn->var, IDNET_BN_EPS);
-}
-
 /* SEModule: x * sigmoid(fc2(relu(fc1(avgpool(x))))) */
 static int squeeze_excite(ct_tensor **out, const idnet_unit *u, const ct_tensor *x)
 {
@@ -180,15 +161,15 @@ static int unit_forward(ct_tensor **out, const idnet_unit *u, const ct_tensor *x
     if (u->short_conv) {
         ct_tensor *sc;
         DCI_TRY(ct_conv2d(&sc, x, u->short_conv, NULL, u->stride, 0));
-        DCI_TRY(batch_norm(&shortcut, sc, &u->short_bn));
+        DCI_TRY(nn_batch_norm_forward(&shortcut, sc, &u->short_bn));
     } else {
         DCI_TRY(ct_max_pool2d(&shortcut, x, 1, u->stride, 0));
     }
-    DCI_TRY(batch_norm(&n0, x, &u->bn_in));
+    DCI_TRY(nn_batch_norm_forward(&n0, x, &u->bn_in));
     DCI_TRY(ct_conv2d(&c1, n0, u->conv1, NULL, 1, 1));
     DCI_TRY(ct_prelu(&p, c1, u->prelu));
     DCI_TRY(ct_conv2d(&c2, p, u->conv2, NULL, u->stride, 1));
-    DCI_TRY(batch_norm(&n4, c2, &u->bn_out));
+    DCI_TRY(nn_batch_norm_forward(&n4, c2, &u->bn_out));
     res = n4;
     if (u->se_fc1)
         DCI_TRY(squeeze_excite(&res, u, n4));
@@ -201,7 +182,7 @@ static int forward(ct_tensor **out, const void *model, const ct_tensor *x)
     ct_tensor *xin, *c, *n, *h, *o, *flat, *lin, *emb, *norm;
     DCI_TRY(ct_to(&xin, x, DC_FLOAT32, net->device));
     DCI_TRY(ct_conv2d(&c, xin, net->in_conv, NULL, 1, 1));
-    DCI_TRY(batch_norm(&n, c, &net->in_bn));
+    DCI_TRY(nn_batch_norm_forward(&n, c, &net->in_bn));
     DCI_TRY(ct_prelu(&h, n, net->in_prelu));
     for (int i = 0; i < net->units; i++) {
         ct_tensor *y = NULL;
@@ -212,10 +193,10 @@ static int forward(ct_tensor **out, const void *model, const ct_tensor *x)
         h = y;
     }
     /* output_layer: BN2d, Dropout (identity in eval), Flatten, Linear, BN1d; then l2_norm */
-    DCI_TRY(batch_norm(&o, h, &net->out_bn2d));
+    DCI_TRY(nn_batch_norm_forward(&o, h, &net->out_bn2d));
     DCI_TRY(ct_flatten(&flat, o, 1, -1));
     DCI_TRY(ct_linear(&lin, flat, net->fc_w, net->fc_b));
-    DCI_TRY(batch_norm(&emb, lin, &net->out_bn1d));
+    DCI_TRY(nn_batch_norm_forward(&emb, lin, &net->out_bn1d));
     DCI_TRY(ct_norm_dim(&norm, emb, 1, 1));
     return ct_div(out, emb, norm);
 }

@@ -1,4 +1,4 @@
-#include "../nn/params.h"
+#include "params.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -139,6 +139,20 @@ int nn_load(const nn_loader *ld, dc_dtype dtype, ct_tensor **out, int ndim,
         return dci_err_prefix(st, ld->label);
     *out = stored;
     return DC_OK;
+}
+
+int nn_load_batch_norm(const nn_loader *ld, nn_batch_norm *bn, int64_t channels,
+                       const char *prefix)
+{
+    DCI_TRY(NN_LOAD(ld, DC_FLOAT32, &bn->weight, (channels), "%s.weight", prefix));
+    DCI_TRY(NN_LOAD(ld, DC_FLOAT32, &bn->bias, (channels), "%s.bias", prefix));
+    DCI_TRY(NN_LOAD(ld, DC_FLOAT32, &bn->mean, (channels), "%s.running_mean", prefix));
+    return NN_LOAD(ld, DC_FLOAT32, &bn->var, (channels), "%s.running_var", prefix);
+}
+
+int nn_batch_norm_forward(ct_tensor **out, const ct_tensor *x, const nn_batch_norm *bn)
+{
+    return ct_batch_norm(out, x, bn->weight, bn->bias, bn->mean, bn->var, 1e-5);
 }
 
 int nn_run_pooled(ct_tensor **out, const void *net, const ct_tensor *in,

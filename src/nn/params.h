@@ -57,6 +57,16 @@ int nn_load(const nn_loader *ld, dc_dtype dtype, ct_tensor **out, int ndim,
 #define NN_LOAD(ld, dtype, out, shape, ...) \
     nn_load(ld, dtype, out, NN_NDIM shape, NN_SHAPE shape, __VA_ARGS__)
 
+/* Eval-mode BatchNorm (eps 1e-5) with its running statistics, all float32. */
+typedef struct nn_batch_norm {
+    ct_tensor *weight, *bias, *mean, *var;
+} nn_batch_norm;
+
+/* Loads `prefix`.weight, .bias, .running_mean, .running_var, each of `channels` values. */
+int nn_load_batch_norm(const nn_loader *ld, nn_batch_norm *bn, int64_t channels,
+                       const char *prefix);
+int nn_batch_norm_forward(ct_tensor **out, const ct_tensor *x, const nn_batch_norm *bn);
+
 /* Runs fn(&result, net, in) inside a pool that frees every intermediate handle and hands back
  * only the result (*out stays NULL on failure). */
 int nn_run_pooled(ct_tensor **out, const void *net, const ct_tensor *in,
