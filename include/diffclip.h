@@ -356,6 +356,80 @@ DC_API void dc_tokenizer_free(dc_tokenizer *tok);
 DC_API dc_status dc_tokenize(dc_tokenizer *tok, const char *const *texts, size_t count,
                              int context_length, int truncate, dc_tensor *out);
 
+/* ---------------------------------------------------------------------------------------
+ * CLIP and identity network
+ *
+ * dc_clip: OpenAI CLIP (ViT or ModifiedResNet vision tower, text transformer) read from a
+ * published TorchScript .pt archive or a plain state dict, its architecture inferred from the
+ * weights as clip.load does. dc_idnet: the IR-SE face identity network of DiffusionCLIP's
+ * identity loss (model_ir_se50.pth). Both are frozen: gradients flow only to inputs.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct dc_clip dc_clip;
+typedef struct dc_idnet dc_idnet;
+
+/* Which CLIP loss dc_clip_loss differentiates. */
+typedef enum dc_clip_loss_form {
+    DC_CLIP_LOSS_LOG = 0,        /* -log((2 - L_dir) / 2), what DiffusionCLIP optimises */
+    DC_CLIP_LOSS_DIRECTION = 1   /* L_dir = mean(1 - cos), the paper's form */
+} dc_clip_loss_form;
+
+#define DC_CLIP_OPTIONS_VERSION 1
+typedef struct dc_clip_options {
+    unsigned version;
+    const char *device;          /* "cpu" (default), "cuda", "cuda:N" or "auto" */
+    int half;                    /* nonzero: float16 arithmetic as CLIP runs on a GPU (CUDA
+                                  * only); the default computes in float32 */
+    dc_clip_loss_form loss_form; /* DC_CLIP_LOSS_LOG by default */
+} dc_clip_options;
+
+DC_API void dc_clip_options_init(dc_clip_options *options, unsigned version);
+/* options may be NULL (defaults). */
+DC_API dc_status dc_clip_load(dc_clip **out, const char *path, const dc_clip_options *options);
+DC_API void dc_clip_free(dc_clip *clip);
+/* The side of the square images encode_image takes (224 for ViT-B/16), and the feature
+ * size (512). */
+DC_API int dc_clip_input_size(const dc_clip *clip);
+DC_API int dc_clip_embed_dim(const dc_clip *clip);
+
+/* DiffusionCLIP's preprocessing of float32 images (N, 3, H, W) in [-1, 1]: (x + 1) / 2,
+ * bicubic resize of the shorter side to the input size (no antialias), centre crop, CLIP's
+ * mean and std. */
+DC_API dc_status dc_clip_preprocess(dc_clip *clip, const dc_tensor *x, dc_tensor *out);
+/* x: preprocessed float32 (N, 3, S, S) -> float32 (N, embed_dim), not normalised. */
+DC_API dc_status dc_clip_encode_image(dc_clip *clip, const dc_tensor *x, dc_tensor *features);
+/* tokens: int64 or int32 (N, 77) CLIP tokens -> float32 (N, embed_dim), not normalised. */
+DC_API dc_status dc_clip_encode_text(dc_clip *clip, const dc_tensor *tokens,
+                                     dc_tensor *features);
+/* The directional CLIP loss of editing x_src (described by `source`) into x_trg (described
+ * by `target`), both float32 (N, 3, H, W) in [-1, 1]. losses[0] = L_dir, losses[1] =
+ * -log((2 - L_dir) / 2). If grad is not NULL it receives d loss / d x_trg (shape of x_trg) of
+ * the options' loss form. The text direction (79 prompt templates) is computed once per
+ * (source, target) and kept in the clip. */
+DC_API dc_status dc_clip_loss(dc_clip *clip, dc_tokenizer *tokenizer, const char *source,
+                              const char *target, const dc_tensor *x_src,
+                              const dc_tensor *x_trg, double losses[2], dc_tensor *grad);
+
+#define DC_IDNET_OPTIONS_VERSION 1
+typedef struct dc_idnet_options {
+    unsigned version;
+    const char *device;          /* "cpu" (default), "cuda", "cuda:N" or "auto" */
+} dc_idnet_options;
+
+DC_API void dc_idnet_options_init(dc_idnet_options *options, unsigned version);
+/* options may be NULL (defaults). */
+DC_API dc_status dc_idnet_load(dc_idnet **out, const char *path,
+                               const dc_idnet_options *options);
+DC_API void dc_idnet_free(dc_idnet *net);
+/* Identity features of aligned float32 faces (N, 3, H, W) in [-1, 1] (256 x 256 as in
+ * DiffusionCLIP): the face crop [35:223, 32:220] (scaled for other sizes), average pooling to
+ * 112 x 112, the network -> float32 (N, 512), L2-normalised. */
+DC_API dc_status dc_idnet_features(dc_idnet *net, const dc_tensor *x, dc_tensor *features);
+/* The identity loss between sources x0 and edits x_hat: *loss = mean of the per-sample
+ * 1 - <f(x_hat), f(x0)>; per_sample (float32 (N,)) and grad (d loss / d x_hat) may be NULL. */
+DC_API dc_status dc_idnet_id_loss(dc_idnet *net, const dc_tensor *x0, const dc_tensor *x_hat,
+                                  double *loss, dc_tensor *per_sample, dc_tensor *grad);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,10 +6,13 @@
 #include "../nn/tokenizer.h"
 #include "diffclip.h"
 #include "error.h"
+#include "tokenizer.h"
 
 struct dc_tokenizer {
     nn_tokenizer *impl;
 };
+
+nn_tokenizer *dci_tokenizer_impl(dc_tokenizer *tok) { return tok ? tok->impl : NULL; }
 
 DC_API dc_status dc_tokenizer_new(dc_tokenizer **out, const char *vocab_path)
 {

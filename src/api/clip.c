@@ -1,0 +1,345 @@
+/* The public dc_clip and dc_idnet handles over src/nn/clip, src/nn/idnet and
+ * src/finetune/losses. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "../ctorch/ctorch.h"
+#include "../finetune/losses.h"
+#include "../io/checkpoint.h"
+#include "../nn/clip.h"
+#include "../nn/idnet.h"
+#include "tokenizer.h"
+
+struct dc_clip {
+    nn_clip *net;
+    dc_clip_loss_form loss_form;
+    ft_text_direction direction;
+};
+
+struct dc_idnet {
+    nn_idnet *net;
+};
+
+/* ---- dc_tensor <-> ct_tensor ---- */
+
+static int host_to_ct(ct_tensor **out, const dc_tensor *t, const char *what)
+{
+    *out = NULL;
+    if (!t || t->ndim < 0 || t->ndim > DC_MAX_DIMS || dc_dtype_size(t->dtype) == 0)
+        return dci_err(DC_EINVAL, "%s: not a valid tensor", what);
+    uint64_t numel = 1;
+    for (int i = 0; i < t->ndim; i++) {
+        if (t->shape[i] < 0 || (t->shape[i] > 0 && numel > UINT64_MAX / (uint64_t)t->shape[i]))
+            return dci_err(DC_EINVAL, "%s: invalid shape", what);
+        numel *= (uint64_t)t->shape[i];
+    }
+    if (numel > 0 && !t->data)
+        return dci_err(DC_EINVAL, "%s: no data", what);
+    return ct_from_host(out, t->data, t->dtype, t->ndim, t->shape, CT_CPU);
+}
+
+static int ct_to_host_tensor(const ct_tensor *t, dc_tensor *out)
+{
+    dc_tensor r = {.dtype = ct_dtype(t), .ndim = ct_ndim(t)};
+    if (r.ndim > DC_MAX_DIMS)
+        return dci_err(DC_EINTERNAL, "result with %d dimensions", r.ndim);
+    for (int i = 0; i < r.ndim; i++)
+        r.shape[i] = ct_size(t, i);
+    size_t bytes = (size_t)ct_numel(t) * dc_dtype_size(r.dtype);
+    r.data = malloc(bytes ? bytes : 1);
+    if (!r.data)
+        return dci_err(DC_ENOMEM, "out of memory for a %zu-byte result", bytes);
+    int st = ct_to_host(t, r.data, bytes);
+    if (st != DC_OK) {
+        free(r.data);
+        return st;
+    }
+    *out = r;
+    return DC_OK;
+}
+
+/* Runs fn in a pool (and `scope`), then frees every handle it made. */
+typedef int (*api_fn)(void *args);
+
+static int run_pooled(api_fn fn, void *args, int grad)
+{
+    ct_scope *scope = NULL;
+    DCI_TRY(grad ? ct_grad_mode_begin(&scope, 1) : ct_inference_mode_begin(&scope));
+    size_t mark = ct_pool_begin();
+    int st = fn(args);
+    ct_pool_end(mark, NULL, 0);
+    ct_scope_end(scope);
+    return st;
+}
+
+/* ---- loading ---- */
+
+static int parse_device(const char *name, int *device)
+{
+    DCI_TRY(ct_parse_device(name ? name : "cpu", device));
+    if (*device >= 0 && !ct_cuda_available())
+        return dci_err(DC_EDEVICE, "device %s: CUDA is not available", name);
+    return DC_OK;
+}
+
+DC_API void dc_clip_options_init(dc_clip_options *options, unsigned version)
+{
+    if (!options)
+        return;
+    memset(options, 0, sizeof *options);
+    options->version = version;
+    options->device = "cpu";
+    options->loss_form = DC_CLIP_LOSS_LOG;
+}
+
+DC_API dc_status dc_clip_load(dc_clip **out, const char *path, const dc_clip_options *options)
+{
+    if (!out || !path)
+        return dci_err(DC_EINVAL, "dc_clip_load: NULL argument");
+    *out = NULL;
+    dc_clip_options o;
+    dc_clip_options_init(&o, DC_CLIP_OPTIONS_VERSION);
+    if (options) {
+        if (options->version < 1 || options->version > DC_CLIP_OPTIONS_VERSION)
+            return dci_err(DC_EINVAL, "dc_clip_load: options version %u unsupported",
+                           options->version);
+        o = *options;
+    }
+    if (o.loss_form != DC_CLIP_LOSS_LOG && o.loss_form != DC_CLIP_LOSS_DIRECTION)
+        return dci_err(DC_EINVAL, "dc_clip_load: unknown loss form %d", (int)o.loss_form);
+    int device;
+    DCI_TRY(parse_device(o.device, &device));
+    if (o.half && device < 0)
+        return dci_err(DC_EINVAL, "dc_clip_load: float16 CLIP needs a CUDA device");
+    dc_clip *clip = calloc(1, sizeof *clip);
+    if (!clip)
+        return dci_err(DC_ENOMEM, "out of memory for a CLIP handle");
+    clip->loss_form = (dc_clip_loss_form)o.loss_form;
+    io_state_dict sd = {0};
+    int st = io_checkpoint_read_file(path, &sd);
+    if (st == DC_OK)
+        st = nn_clip_load(&clip->net, &sd, path, device, o.half ? DC_FLOAT16 : DC_FLOAT32);
+    io_state_dict_free(&sd);
+    if (st != DC_OK) {
+        dc_clip_free(clip);
+        return (dc_status)st;
+    }
+    *out = clip;
+    return DC_OK;
+}
+
+DC_API void dc_clip_free(dc_clip *clip)
+{
+    if (!clip)
+        return;
+    ft_text_direction_clear(&clip->direction);
+    nn_clip_free(clip->net);
+    free(clip);
+}
+
+DC_API int dc_clip_input_size(const dc_clip *clip)
+{
+    return clip ? (int)nn_clip_get_config(clip->net)->resolution : 0;
+}
+
+DC_API int dc_clip_embed_dim(const dc_clip *clip)
+{
+    return clip ? (int)nn_clip_get_config(clip->net)->embed_dim : 0;
+}
+
+/* ---- CLIP forward passes ---- */
+
+typedef struct clip_call {
+    dc_clip *clip;
+    const dc_tensor *in;
+    dc_tensor *out;
+    int (*fn)(const nn_clip *, const ct_tensor *, ct_tensor **);
+} clip_call;
+
+static int clip_call_run(void *args)
+{
+    clip_call *c = args;
+    ct_tensor *x, *y;
+    DCI_TRY(host_to_ct(&x, c->in, "CLIP input"));
+    DCI_TRY(c->fn(c->clip->net, x, &y));
+    return ct_to_host_tensor(y, c->out);
+}
+
+static dc_status clip_forward(dc_clip *clip, const dc_tensor *in, dc_tensor *out,
+                              int (*fn)(const nn_clip *, const ct_tensor *, ct_tensor **))
+{
+    if (!clip || !in || !out)
+        return dci_err(DC_EINVAL, "CLIP: NULL argument");
+    clip_call call = {clip, in, out, fn};
+    return (dc_status)run_pooled(clip_call_run, &call, 0);
+}
+
+DC_API dc_status dc_clip_preprocess(dc_clip *clip, const dc_tensor *x, dc_tensor *out)
+{
+    return clip_forward(clip, x, out, nn_clip_preprocess);
+}
+
+DC_API dc_status dc_clip_encode_image(dc_clip *clip, const dc_tensor *x, dc_tensor *features)
+{
+    return clip_forward(clip, x, features, nn_clip_encode_image);
+}
+
+DC_API dc_status dc_clip_encode_text(dc_clip *clip, const dc_tensor *tokens,
+                                     dc_tensor *features)
+{
+    return clip_forward(clip, tokens, features, nn_clip_encode_text);
+}
+
+/* ---- losses ---- */
+
+/* Backpropagates `loss` into the leaf x and copies d loss / d x out. */
+static int backward_into(const ct_tensor *loss, const ct_tensor *x, dc_tensor *grad)
+{
+    ct_tensor *g;
+    DCI_TRY(ct_backward(loss));
+    DCI_TRY(ct_grad(&g, x));
+    if (!g)
+        return dci_err(DC_EINTERNAL, "the loss does not depend on the image");
+    return ct_to_host_tensor(g, grad);
+}
+
+typedef struct clip_loss_call {
+    dc_clip *clip;
+    nn_tokenizer *tokenizer;
+    const char *source, *target;
+    const dc_tensor *x_src, *x_trg;
+    double *losses;
+    dc_tensor *grad;
+} clip_loss_call;
+
+static int clip_loss_run(void *args)
+{
+    clip_loss_call *c = args;
+    ct_tensor *direction, *x_src, *x_trg, *l_dir, *l_log, *objective;
+    DCI_TRY(ft_text_direction_get(&c->clip->direction, c->clip->net, c->tokenizer, c->source,
+                                  c->target, &direction));
+    DCI_TRY(host_to_ct(&x_src, c->x_src, "CLIP loss source images"));
+    DCI_TRY(host_to_ct(&x_trg, c->x_trg, "CLIP loss edited images"));
+    if (c->grad)
+        DCI_TRY(ct_set_requires_grad(x_trg, 1));
+    DCI_TRY(ft_clip_direction_loss(c->clip->net, x_src, x_trg, direction, &l_dir));
+    DCI_TRY(ft_clip_loss_form_apply(FT_CLIP_LOSS_LOG, l_dir, &l_log));
+    DCI_TRY(ct_item(l_dir, &c->losses[0]));
+    DCI_TRY(ct_item(l_log, &c->losses[1]));
+    if (!c->grad)
+        return DC_OK;
+    objective = c->clip->loss_form == DC_CLIP_LOSS_LOG ? l_log : l_dir;
+    return backward_into(objective, x_trg, c->grad);
+}
+
+DC_API dc_status dc_clip_loss(dc_clip *clip, dc_tokenizer *tokenizer, const char *source,
+                              const char *target, const dc_tensor *x_src,
+                              const dc_tensor *x_trg, double losses[2], dc_tensor *grad)
+{
+    if (!clip || !tokenizer || !source || !target || !x_src || !x_trg || !losses)
+        return dci_err(DC_EINVAL, "dc_clip_loss: NULL argument");
+    clip_loss_call call = {clip, dci_tokenizer_impl(tokenizer), source, target, x_src, x_trg,
+                           losses, grad};
+    return (dc_status)run_pooled(clip_loss_run, &call, 1);
+}
+
+/* ---- identity network ---- */
+
+DC_API void dc_idnet_options_init(dc_idnet_options *options, unsigned version)
+{
+    if (!options)
+        return;
+    memset(options, 0, sizeof *options);
+    options->version = version;
+    options->device = "cpu";
+}
+
+DC_API dc_status dc_idnet_load(dc_idnet **out, const char *path,
+                               const dc_idnet_options *options)
+{
+    if (!out || !path)
+        return dci_err(DC_EINVAL, "dc_idnet_load: NULL argument");
+    *out = NULL;
+    if (options && (options->version < 1 || options->version > DC_IDNET_OPTIONS_VERSION))
+        return dci_err(DC_EINVAL, "dc_idnet_load: options version %u unsupported",
+                       options->version);
+    int device;
+    DCI_TRY(parse_device(options ? options->device : NULL, &device));
+    dc_idnet *net = calloc(1, sizeof *net);
+    if (!net)
+        return dci_err(DC_ENOMEM, "out of memory for an identity network handle");
+    io_state_dict sd = {0};
+    int st = io_checkpoint_read_file(path, &sd);
+    if (st == DC_OK)
+        st = nn_idnet_load(&net->net, &sd, path, device);
+    io_state_dict_free(&sd);
+    if (st != DC_OK) {
+        dc_idnet_free(net);
+        return (dc_status)st;
+    }
+    *out = net;
+    return DC_OK;
+}
+
+DC_API void dc_idnet_free(dc_idnet *net)
+{
+    if (!net)
+        return;
+    nn_idnet_free(net->net);
+    free(net);
+}
+
+typedef struct idnet_call {
+    dc_idnet *net;
+    const dc_tensor *x0, *x_hat;
+    double *loss;
+    dc_tensor *features, *per_sample, *grad;
+} idnet_call;
+
+static int idnet_features_run(void *args)
+{
+    idnet_call *c = args;
+    ct_tensor *x, *f;
+    DCI_TRY(host_to_ct(&x, c->x0, "identity network input"));
+    DCI_TRY(ft_id_features(c->net->net, x, &f));
+    return ct_to_host_tensor(f, c->features);
+}
+
+DC_API dc_status dc_idnet_features(dc_idnet *net, const dc_tensor *x, dc_tensor *features)
+{
+    if (!net || !x || !features)
+        return dci_err(DC_EINVAL, "dc_idnet_features: NULL argument");
+    idnet_call call = {.net = net, .x0 = x, .features = features};
+    return (dc_status)run_pooled(idnet_features_run, &call, 0);
+}
+
+static int idnet_loss_run(void *args)
+{
+    idnet_call *c = args;
+    ct_tensor *x0, *x_hat, *per_sample, *mean;
+    DCI_TRY(host_to_ct(&x0, c->x0, "identity loss source images"));
+    DCI_TRY(host_to_ct(&x_hat, c->x_hat, "identity loss edited images"));
+    if (c->grad)
+        DCI_TRY(ct_set_requires_grad(x_hat, 1));
+    DCI_TRY(ft_id_loss_per_sample(c->net->net, x0, x_hat, &per_sample));
+    DCI_TRY(ct_mean(&mean, per_sample));
+    DCI_TRY(ct_item(mean, c->loss));
+    if (c->per_sample)
+        DCI_TRY(ct_to_host_tensor(per_sample, c->per_sample));
+    if (!c->grad)
+        return DC_OK;
+    int st = backward_into(mean, x_hat, c->grad);
+    if (st != DC_OK && c->per_sample)
+        dc_tensor_free(c->per_sample);
+    return st;
+}
+
+DC_API dc_status dc_idnet_id_loss(dc_idnet *net, const dc_tensor *x0, const dc_tensor *x_hat,
+                                  double *loss, dc_tensor *per_sample, dc_tensor *grad)
+{
+    if (!net || !x0 || !x_hat || !loss)
+        return dci_err(DC_EINVAL, "dc_idnet_id_loss: NULL argument");
+    idnet_call call = {net, x0, x_hat, loss, NULL, per_sample, grad};
+    return (dc_status)run_pooled(idnet_loss_run, &call, 1);
+}
