@@ -9,6 +9,7 @@
 #include "../io/checkpoint.h"
 #include "../nn/clip.h"
 #include "../nn/idnet.h"
+#include "convert.h"
 #include "tokenizer.h"
 
 struct dc_clip {
@@ -21,67 +22,7 @@ struct dc_idnet {
     nn_idnet *net;
 };
 
-/* ---- dc_tensor <-> ct_tensor ---- */
-
-static int host_to_ct(ct_tensor **out, const dc_tensor *t, const char *what)
-{
-    *out = NULL;
-    if (!t || t->ndim < 0 || t->ndim > DC_MAX_DIMS || dc_dtype_size(t->dtype) == 0)
-        return dci_err(DC_EINVAL, "%s: not a valid tensor", what);
-    uint64_t numel = 1;
-    for (int i = 0; i < t->ndim; i++) {
-        if (t->shape[i] < 0 || (t->shape[i] > 0 && numel > UINT64_MAX / (uint64_t)t->shape[i]))
-            return dci_err(DC_EINVAL, "%s: invalid shape", what);
-        numel *= (uint64_t)t->shape[i];
-    }
-    if (numel > 0 && !t->data)
-        return dci_err(DC_EINVAL, "%s: no data", what);
-    return ct_from_host(out, t->data, t->dtype, t->ndim, t->shape, CT_CPU);
-}
-
-static int ct_to_host_tensor(const ct_tensor *t, dc_tensor *out)
-{
-    dc_tensor r = {.dtype = ct_dtype(t), .ndim = ct_ndim(t)};
-    if (r.ndim > DC_MAX_DIMS)
-        return dci_err(DC_EINTERNAL, "result with %d dimensions", r.ndim);
-    for (int i = 0; i < r.ndim; i++)
-        r.shape[i] = ct_size(t, i);
-    size_t bytes = (size_t)ct_numel(t) * dc_dtype_size(r.dtype);
-    r.data = malloc(bytes ? bytes : 1);
-    if (!r.data)
-        return dci_err(DC_ENOMEM, "out of memory for a %zu-byte result", bytes);
-    int st = ct_to_host(t, r.data, bytes);
-    if (st != DC_OK) {
-        free(r.data);
-        return st;
-    }
-    *out = r;
-    return DC_OK;
-}
-
-/* Runs fn in a pool (and `scope`), then frees every handle it made. */
-typedef int (*api_fn)(void *args);
-
-static int run_pooled(api_fn fn, void *args, int grad)
-{
-    ct_scope *scope = NULL;
-    DCI_TRY(grad ? ct_grad_mode_begin(&scope, 1) : ct_inference_mode_begin(&scope));
-    size_t mark = ct_pool_begin();
-    int st = fn(args);
-    ct_pool_end(mark, NULL, 0);
-    ct_scope_end(scope);
-    return st;
-}
-
 /* ---- loading ---- */
-
-static int parse_device(const char *name, int *device)
-{
-    DCI_TRY(ct_parse_device(name ? name : "cpu", device));
-    if (*device >= 0 && !ct_cuda_available())
-        return dci_err(DC_EDEVICE, "device %s: CUDA is not available", name);
-    return DC_OK;
-}
 
 DC_API void dc_clip_options_init(dc_clip_options *options, unsigned version)
 {
@@ -101,15 +42,14 @@ DC_API dc_status dc_clip_load(dc_clip **out, const char *path, const dc_clip_opt
     dc_clip_options o;
     dc_clip_options_init(&o, DC_CLIP_OPTIONS_VERSION);
     if (options) {
-        if (options->version < 1 || options->version > DC_CLIP_OPTIONS_VERSION)
-            return dci_err(DC_EINVAL, "dc_clip_load: options version %u unsupported",
-                           options->version);
+        DCI_TRY(api_check_version(options->version, DC_CLIP_OPTIONS_VERSION,
+                                  "dc_clip_options"));
         o = *options;
     }
     if (o.loss_form != DC_CLIP_LOSS_LOG && o.loss_form != DC_CLIP_LOSS_DIRECTION)
         return dci_err(DC_EINVAL, "dc_clip_load: unknown loss form %d", (int)o.loss_form);
     int device;
-    DCI_TRY(parse_device(o.device, &device));
+    DCI_TRY(api_parse_device(o.device, "cpu", &device));
     if (o.half && device < 0)
         return dci_err(DC_EINVAL, "dc_clip_load: float16 CLIP needs a CUDA device");
     dc_clip *clip = calloc(1, sizeof *clip);
@@ -161,9 +101,9 @@ static int clip_call_run(void *args)
 {
     clip_call *c = args;
     ct_tensor *x, *y;
-    DCI_TRY(host_to_ct(&x, c->in, "CLIP input"));
+    DCI_TRY(api_tensor_in(&x, c->in, "CLIP input", CT_CPU));
     DCI_TRY(c->fn(c->clip->net, x, &y));
-    return ct_to_host_tensor(y, c->out);
+    return api_tensor_out(y, c->out);
 }
 
 static dc_status clip_forward(dc_clip *clip, const dc_tensor *in, dc_tensor *out,
@@ -172,7 +112,7 @@ static dc_status clip_forward(dc_clip *clip, const dc_tensor *in, dc_tensor *out
     if (!clip || !in || !out)
         return dci_err(DC_EINVAL, "CLIP: NULL argument");
     clip_call call = {clip, in, out, fn};
-    return (dc_status)run_pooled(clip_call_run, &call, 0);
+    return (dc_status)api_run_pooled(clip_call_run, &call, 0);
 }
 
 DC_API dc_status dc_clip_preprocess(dc_clip *clip, const dc_tensor *x, dc_tensor *out)
@@ -201,7 +141,7 @@ static int backward_into(const ct_tensor *loss, const ct_tensor *x, dc_tensor *g
     DCI_TRY(ct_grad(&g, x));
     if (!g)
         return dci_err(DC_EINTERNAL, "the loss does not depend on the image");
-    return ct_to_host_tensor(g, grad);
+    return api_tensor_out(g, grad);
 }
 
 typedef struct clip_loss_call {
@@ -219,8 +159,8 @@ static int clip_loss_run(void *args)
     ct_tensor *direction, *x_src, *x_trg, *l_dir, *l_log, *objective;
     DCI_TRY(ft_text_direction_get(&c->clip->direction, c->clip->net, c->tokenizer, c->source,
                                   c->target, &direction));
-    DCI_TRY(host_to_ct(&x_src, c->x_src, "CLIP loss source images"));
-    DCI_TRY(host_to_ct(&x_trg, c->x_trg, "CLIP loss edited images"));
+    DCI_TRY(api_tensor_in(&x_src, c->x_src, "CLIP loss source images", CT_CPU));
+    DCI_TRY(api_tensor_in(&x_trg, c->x_trg, "CLIP loss edited images", CT_CPU));
     if (c->grad)
         DCI_TRY(ct_set_requires_grad(x_trg, 1));
     DCI_TRY(ft_clip_direction_loss(c->clip->net, x_src, x_trg, direction, &l_dir));
@@ -241,7 +181,7 @@ DC_API dc_status dc_clip_loss(dc_clip *clip, dc_tokenizer *tokenizer, const char
         return dci_err(DC_EINVAL, "dc_clip_loss: NULL argument");
     clip_loss_call call = {clip, dci_tokenizer_impl(tokenizer), source, target, x_src, x_trg,
                            losses, grad};
-    return (dc_status)run_pooled(clip_loss_run, &call, 1);
+    return (dc_status)api_run_pooled(clip_loss_run, &call, 1);
 }
 
 /* ---- identity network ---- */
@@ -261,11 +201,11 @@ DC_API dc_status dc_idnet_load(dc_idnet **out, const char *path,
     if (!out || !path)
         return dci_err(DC_EINVAL, "dc_idnet_load: NULL argument");
     *out = NULL;
-    if (options && (options->version < 1 || options->version > DC_IDNET_OPTIONS_VERSION))
-        return dci_err(DC_EINVAL, "dc_idnet_load: options version %u unsupported",
-                       options->version);
+    if (options)
+        DCI_TRY(api_check_version(options->version, DC_IDNET_OPTIONS_VERSION,
+                                  "dc_idnet_options"));
     int device;
-    DCI_TRY(parse_device(options ? options->device : NULL, &device));
+    DCI_TRY(api_parse_device(options ? options->device : NULL, "cpu", &device));
     dc_idnet *net = calloc(1, sizeof *net);
     if (!net)
         return dci_err(DC_ENOMEM, "out of memory for an identity network handle");
@@ -301,9 +241,9 @@ static int idnet_features_run(void *args)
 {
     idnet_call *c = args;
     ct_tensor *x, *f;
-    DCI_TRY(host_to_ct(&x, c->x0, "identity network input"));
+    DCI_TRY(api_tensor_in(&x, c->x0, "identity network input", CT_CPU));
     DCI_TRY(ft_id_features(c->net->net, x, &f));
-    return ct_to_host_tensor(f, c->features);
+    return api_tensor_out(f, c->features);
 }
 
 DC_API dc_status dc_idnet_features(dc_idnet *net, const dc_tensor *x, dc_tensor *features)
@@ -311,22 +251,22 @@ DC_API dc_status dc_idnet_features(dc_idnet *net, const dc_tensor *x, dc_tensor 
     if (!net || !x || !features)
         return dci_err(DC_EINVAL, "dc_idnet_features: NULL argument");
     idnet_call call = {.net = net, .x0 = x, .features = features};
-    return (dc_status)run_pooled(idnet_features_run, &call, 0);
+    return (dc_status)api_run_pooled(idnet_features_run, &call, 0);
 }
 
 static int idnet_loss_run(void *args)
 {
     idnet_call *c = args;
     ct_tensor *x0, *x_hat, *per_sample, *mean;
-    DCI_TRY(host_to_ct(&x0, c->x0, "identity loss source images"));
-    DCI_TRY(host_to_ct(&x_hat, c->x_hat, "identity loss edited images"));
+    DCI_TRY(api_tensor_in(&x0, c->x0, "identity loss source images", CT_CPU));
+    DCI_TRY(api_tensor_in(&x_hat, c->x_hat, "identity loss edited images", CT_CPU));
     if (c->grad)
         DCI_TRY(ct_set_requires_grad(x_hat, 1));
     DCI_TRY(ft_id_loss_per_sample(c->net->net, x0, x_hat, &per_sample));
     DCI_TRY(ct_mean(&mean, per_sample));
     DCI_TRY(ct_item(mean, c->loss));
     if (c->per_sample)
-        DCI_TRY(ct_to_host_tensor(per_sample, c->per_sample));
+        DCI_TRY(api_tensor_out(per_sample, c->per_sample));
     if (!c->grad)
         return DC_OK;
     int st = backward_into(mean, x_hat, c->grad);
@@ -341,5 +281,5 @@ DC_API dc_status dc_idnet_id_loss(dc_idnet *net, const dc_tensor *x0, const dc_t
     if (!net || !x0 || !x_hat || !loss)
         return dci_err(DC_EINVAL, "dc_idnet_id_loss: NULL argument");
     idnet_call call = {net, x0, x_hat, loss, NULL, per_sample, grad};
-    return (dc_status)run_pooled(idnet_loss_run, &call, 1);
+    return (dc_status)api_run_pooled(idnet_loss_run, &call, 1);
 }
