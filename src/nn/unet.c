@@ -325,6 +325,14 @@ int nn_unet_load(nn_unet **out, const io_state_dict *sd, const char *label, int 
                        "%s: bad UNet options (head_channels %d, num_heads %d, image_size %d)",
                        label, opts->head_channels, opts->num_heads, opts->image_size);
 
+    /* A pool's mark is its depth: a non-zero one means the caller has a pool open, which
+     * would free the weights when it ends. */
+    size_t depth = ct_pool_begin();
+    ct_pool_end(depth, NULL, 0);
+    if (depth > 0)
+        return dci_err(DC_EINVAL, "%s: load the UNet with no ctorch pool open (the pool would "
+                       "free its weights)", label);
+
     nn_unet *m = calloc(1, sizeof *m);
     if (!m)
         return dci_err(DC_ENOMEM, "%s: out of memory", label);

@@ -62,8 +62,8 @@ typedef struct nn_unet_options {
 
 /* Builds a UNet from `sd` on `device` with weights converted to `dtype` (a floating type).
  * `label` names the file in error messages; opts may be NULL. DC_EFORMAT names the first
- * missing, unexpected or misshapen key. Call it with no ctorch pool open: the weights must
- * outlive any pool. */
+ * missing, unexpected or misshapen key. The weights outlive any pool, so a call made while
+ * a ctorch pool is open is refused (DC_EINVAL). */
 int nn_unet_load(nn_unet **out, const io_state_dict *sd, const char *label, int device,
                  dc_dtype dtype, const nn_unet_options *opts);
 void nn_unet_free(nn_unet *m);                       /* NULL is fine */

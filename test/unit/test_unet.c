@@ -672,6 +672,11 @@ TEST(bad_arguments_are_refused)
     nn_unet_options o = {.head_channels = -1, .num_heads = 0};
     CHECK_STATUS(nn_unet_load(&m, &b.sd, "x", CT_CPU, DC_FLOAT32, &o), DC_EINVAL);
     CHECK_STATUS(nn_unet_forward(NULL, NULL, NULL, NULL), DC_EINVAL);
+    size_t mark = ct_pool_begin();               /* the weights must outlive pools */
+    int status = nn_unet_load(&m, &b.sd, "x", CT_CPU, DC_FLOAT32, NULL);
+    ct_pool_end(mark, NULL, 0);
+    CHECK_STATUS(status, DC_EINVAL);
+    CHECK(strstr(dc_last_error(), "pool") != NULL);
     nn_unet_free(NULL);
     free_builder(&b);
 }
