@@ -258,7 +258,10 @@ static int inflate_entry(const io_zip *zip, io_zip_entry *entry, const uint8_t *
         entry->size > entry->compressed_size * MAX_DEFLATE_RATIO + 64)
         return dci_err(DC_EFORMAT, "%s: %s: implausible uncompressed size %llu", zip->label,
                        entry->name, (unsigned long long)entry->size);
-    uint8_t *output = malloc(entry->size ? (size_t)entry->size : 1);
+    /* One spare byte: zlib needs room to finish an empty stream, and a stream longer than
+     * declared shows by filling it. */
+    uint64_t capacity = entry->size + 1;
+    uint8_t *output = malloc((size_t)capacity);
     if (!output)
         return dci_err(DC_ENOMEM, "%s: %s: out of memory", zip->label, entry->name);
     z_stream stream;
@@ -267,7 +270,7 @@ static int inflate_entry(const io_zip *zip, io_zip_entry *entry, const uint8_t *
         free(output);
         return dci_err(DC_ENOMEM, "%s: cannot start zlib", zip->label);
     }
-    uint64_t input_left = entry->compressed_size, output_left = entry->size;
+    uint64_t input_left = entry->compressed_size, output_left = capacity;
     uint8_t *out = output;
     int rc;
     do {
@@ -288,9 +291,9 @@ static int inflate_entry(const io_zip *zip, io_zip_entry *entry, const uint8_t *
         }
         rc = inflate(&stream, Z_NO_FLUSH);
     } while (rc == Z_OK);
-    int complete = rc == Z_STREAM_END && output_left == 0 && stream.avail_out == 0;
+    uint64_t produced = capacity - output_left - stream.avail_out;
     inflateEnd(&stream);
-    if (!complete) {
+    if (rc != Z_STREAM_END || produced != entry->size) {
         free(output);
         return dci_err(DC_EFORMAT, "%s: %s: corrupt deflate data", zip->label, entry->name);
     }

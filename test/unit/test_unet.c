@@ -1,0 +1,682 @@
+/* The UNets on synthetic state dicts built here the way the Python constructors name and
+ * shape their parameters (models/ddpm/diffusion.py Model, guided-diffusion UNetModel):
+ * architecture inference, refusals that name the key, shapes, batch independence, autograd
+ * and pools. Numerical agreement with the references is the golden tests' job. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctorch/ctorch.h"
+#include "harness.h"
+#include "nn/unet.h"
+
+/* ---- a state dict built in memory ---- */
+
+typedef struct sd_builder {
+    io_state_dict sd;
+    size_t cap;
+    uint64_t rng;
+} sd_builder;
+
+static float next_uniform(sd_builder *b)
+{
+    b->rng = b->rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((b->rng >> 40) * (1.0 / (1 << 24))) * 2.0f - 1.0f;
+}
+
+/* name % args, then ndim sizes; weights scaled by 1/sqrt(fan_in), 1-d tensors around
+ * `center` (1 for norms, 0 for biases). */
+static void add_tensor(sd_builder *b, float center, int ndim, const int64_t *shape,
+                       const char *fmt, ...)
+{
+    if (b->sd.count == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 64;
+        b->sd.tensors = realloc(b->sd.tensors, b->cap * sizeof *b->sd.tensors);
+    }
+    io_tensor *t = &b->sd.tensors[b->sd.count++];
+    memset(t, 0, sizeof *t);
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    t->name = strdup(name);
+    t->value.dtype = DC_FLOAT32;
+    t->value.ndim = ndim;
+    int64_t numel = 1, fan_in = 1;
+    for (int i = 0; i < ndim; i++) {
+        t->value.shape[i] = shape[i];
+        numel *= shape[i];
+        if (i > 0)
+            fan_in *= shape[i];
+    }
+    float *v = malloc((size_t)numel * sizeof *v);
+    float scale = ndim == 1 ? 0.1f : 1.0f / sqrtf((float)fan_in);
+    for (int64_t i = 0; i < numel; i++)
+        v[i] = center + scale * next_uniform(b);
+    t->value.data = v;
+}
+
+static void free_builder(sd_builder *b)
+{
+    for (size_t i = 0; i < b->sd.count; i++) {
+        free(b->sd.tensors[i].name);
+        free(b->sd.tensors[i].value.data);
+    }
+    free(b->sd.tensors);
+    memset(b, 0, sizeof *b);
+}
+
+static void add_norm(sd_builder *b, const char *prefix, int64_t c)
+{
+    add_tensor(b, 1.0f, 1, &c, "%s.weight", prefix);
+    add_tensor(b, 0.0f, 1, &c, "%s.bias", prefix);
+}
+
+static void add_layer(sd_builder *b, const char *prefix, int ndim, int64_t out, int64_t in,
+                      int kernel)
+{
+    int64_t shape[4] = {out, in, kernel, kernel};
+    add_tensor(b, 0.0f, ndim, shape, "%s.weight", prefix);
+    add_tensor(b, 0.0f, 1, &out, "%s.bias", prefix);
+}
+
+/* ---- DDPM Model(ch, out_ch, ch_mult, num_res_blocks, attention by level) ---- */
+
+typedef struct ddpm_config {
+    int ch, out_ch, levels, nrb;
+    int mult[6];
+    int attn[6];
+} ddpm_config;
+
+static void ddpm_resblock(sd_builder *b, const char *p, int64_t in, int64_t out, int64_t temb)
+{
+    char n[200];
+    snprintf(n, sizeof n, "%s.norm1", p), add_norm(b, n, in);
+    snprintf(n, sizeof n, "%s.conv1", p), add_layer(b, n, 4, out, in, 3);
+    snprintf(n, sizeof n, "%s.temb_proj", p), add_layer(b, n, 2, out, temb, 0);
+    snprintf(n, sizeof n, "%s.norm2", p), add_norm(b, n, out);
+    snprintf(n, sizeof n, "%s.conv2", p), add_layer(b, n, 4, out, out, 3);
+    if (in != out)
+        snprintf(n, sizeof n, "%s.nin_shortcut", p), add_layer(b, n, 4, out, in, 1);
+}
+
+static void ddpm_attn(sd_builder *b, const char *p, int64_t c)
+{
+    static const char *parts[] = {"q", "k", "v", "proj_out"};
+    char n[200];
+    snprintf(n, sizeof n, "%s.norm", p), add_norm(b, n, c);
+    for (int i = 0; i < 4; i++)
+        snprintf(n, sizeof n, "%s.%s", p, parts[i]), add_layer(b, n, 4, c, c, 1);
+}
+
+/* Model.__init__: state-dict order is temb, conv_in, down, mid, up (level 0 first), end. */
+static void build_ddpm(sd_builder *b, const ddpm_config *c)
+{
+    char n[200];
+    int64_t ch = c->ch, temb = 4 * ch;
+    add_layer(b, "temb.dense.0", 2, temb, ch, 0);
+    add_layer(b, "temb.dense.1", 2, temb, temb, 0);
+    add_layer(b, "conv_in", 4, ch, 3, 3);
+    int64_t block_in = ch;
+    for (int l = 0; l < c->levels; l++) {
+        block_in = ch * (l ? c->mult[l - 1] : 1);
+        int64_t block_out = ch * c->mult[l];
+        for (int i = 0; i < c->nrb; i++) {
+            snprintf(n, sizeof n, "down.%d.block.%d", l, i);
+            ddpm_resblock(b, n, block_in, block_out, temb);
+            block_in = block_out;
+        }
+        for (int i = 0; c->attn[l] && i < c->nrb; i++)
+            snprintf(n, sizeof n, "down.%d.attn.%d", l, i), ddpm_attn(b, n, block_in);
+        if (l != c->levels - 1)
+            snprintf(n, sizeof n, "down.%d.downsample.conv", l),
+                add_layer(b, n, 4, block_in, block_in, 3);
+    }
+    ddpm_resblock(b, "mid.block_1", block_in, block_in, temb);
+    ddpm_attn(b, "mid.attn_1", block_in);
+    ddpm_resblock(b, "mid.block_2", block_in, block_in, temb);
+    /* up blocks are created from the last level down but stored from level 0 up: record the
+     * input width of each level's first block in creation order first. */
+    int64_t level_in[6];
+    for (int l = c->levels - 1; l >= 0; l--) {
+        level_in[l] = block_in;
+        block_in = ch * c->mult[l];
+    }
+    for (int l = 0; l < c->levels; l++) {
+        int64_t in = level_in[l], block_out = ch * c->mult[l];
+        for (int i = 0; i <= c->nrb; i++) {
+            int64_t skip = i == c->nrb ? ch * (l ? c->mult[l - 1] : 1) : ch * c->mult[l];
+            snprintf(n, sizeof n, "up.%d.block.%d", l, i);
+            ddpm_resblock(b, n, in + skip, block_out, temb);
+            in = block_out;
+        }
+        for (int i = 0; c->attn[l] && i <= c->nrb; i++)
+            snprintf(n, sizeof n, "up.%d.attn.%d", l, i), ddpm_attn(b, n, block_out);
+        if (l != 0)
+            snprintf(n, sizeof n, "up.%d.upsample.conv", l),
+                add_layer(b, n, 4, block_out, block_out, 3);
+    }
+    add_norm(b, "norm_out", ch * c->mult[0]);
+    add_layer(b, "conv_out", 4, c->out_ch, ch * c->mult[0], 3);
+}
+
+/* ---- guided-diffusion UNetModel ---- */
+
+typedef struct adm_config {
+    int mc, out_ch, levels, nrb, scale_shift, updown, classes;
+    int mult[6];
+    int attn[6];
+} adm_config;
+
+static void adm_resblock(sd_builder *b, const char *p, int64_t in, int64_t out, int64_t emb,
+                         int scale_shift)
+{
+    char n[200];
+    snprintf(n, sizeof n, "%s.in_layers.0", p), add_norm(b, n, in);
+    snprintf(n, sizeof n, "%s.in_layers.2", p), add_layer(b, n, 4, out, in, 3);
+    snprintf(n, sizeof n, "%s.emb_layers.1", p),
+        add_layer(b, n, 2, scale_shift ? 2 * out : out, emb, 0);
+    snprintf(n, sizeof n, "%s.out_layers.0", p), add_norm(b, n, out);
+    snprintf(n, sizeof n, "%s.out_layers.3", p), add_layer(b, n, 4, out, out, 3);
+    if (in != out)
+        snprintf(n, sizeof n, "%s.skip_connection", p), add_layer(b, n, 4, out, in, 1);
+}
+
+static void adm_attn(sd_builder *b, const char *p, int64_t c)
+{
+    char n[200];
+    snprintf(n, sizeof n, "%s.norm", p), add_norm(b, n, c);
+    snprintf(n, sizeof n, "%s.qkv", p), add_layer(b, n, 3, 3 * c, c, 1);
+    snprintf(n, sizeof n, "%s.proj_out", p), add_layer(b, n, 3, c, c, 1);
+}
+
+static void build_adm(sd_builder *b, const adm_config *c)
+{
+    char n[200];
+    int64_t mc = c->mc, emb = 4 * mc, chans[64];
+    int nchans = 0, k = 1;
+    add_layer(b, "time_embed.0", 2, emb, mc, 0);
+    add_layer(b, "time_embed.2", 2, emb, emb, 0);
+    if (c->classes) {
+        int64_t shape[2] = {c->classes, emb};
+        add_tensor(b, 0.0f, 2, shape, "label_emb.weight");
+    }
+    int64_t ch = mc * c->mult[0];
+    add_layer(b, "input_blocks.0.0", 4, ch, 3, 3);
+    chans[nchans++] = ch;
+    for (int l = 0; l < c->levels; l++) {
+        for (int i = 0; i < c->nrb; i++, k++) {
+            snprintf(n, sizeof n, "input_blocks.%d.0", k);
+            adm_resblock(b, n, ch, mc * c->mult[l], emb, c->scale_shift);
+            ch = mc * c->mult[l];
+            if (c->attn[l])
+                snprintf(n, sizeof n, "input_blocks.%d.1", k), adm_attn(b, n, ch);
+            chans[nchans++] = ch;
+        }
+        if (l != c->levels - 1) {
+            if (c->updown)
+                snprintf(n, sizeof n, "input_blocks.%d.0", k),
+                    adm_resblock(b, n, ch, ch, emb, c->scale_shift);
+            else
+                snprintf(n, sizeof n, "input_blocks.%d.0.op", k), add_layer(b, n, 4, ch, ch, 3);
+            chans[nchans++] = ch;
+            k++;
+        }
+    }
+    adm_resblock(b, "middle_block.0", ch, ch, emb, c->scale_shift);
+    adm_attn(b, "middle_block.1", ch);
+    adm_resblock(b, "middle_block.2", ch, ch, emb, c->scale_shift);
+    k = 0;
+    for (int l = c->levels - 1; l >= 0; l--) {
+        for (int i = 0; i <= c->nrb; i++, k++) {
+            int64_t ich = chans[--nchans];
+            snprintf(n, sizeof n, "output_blocks.%d.0", k);
+            adm_resblock(b, n, ch + ich, mc * c->mult[l], emb, c->scale_shift);
+            ch = mc * c->mult[l];
+            int sub = 1;
+            if (c->attn[l])
+                snprintf(n, sizeof n, "output_blocks.%d.1", k), adm_attn(b, n, ch), sub = 2;
+            if (l && i == c->nrb) {
+                if (c->updown)
+                    snprintf(n, sizeof n, "output_blocks.%d.%d", k, sub),
+                        adm_resblock(b, n, ch, ch, emb, c->scale_shift);
+                else
+                    snprintf(n, sizeof n, "output_blocks.%d.%d.conv", k, sub),
+                        add_layer(b, n, 4, ch, ch, 3);
+            }
+        }
+    }
+    add_norm(b, "out.0", ch);
+    add_layer(b, "out.2", 4, c->out_ch, ch, 3);
+}
+
+static const ddpm_config small_ddpm = {.ch = 32, .out_ch = 3, .levels = 2, .nrb = 1,
+                                       .mult = {1, 2}, .attn = {0, 1}};
+static const adm_config small_adm = {.mc = 32, .out_ch = 6, .levels = 2, .nrb = 1,
+                                     .scale_shift = 1, .updown = 1, .mult = {1, 2},
+                                     .attn = {0, 1}};
+
+/* ---- helpers ---- */
+
+static int64_t sd_params(const io_state_dict *sd)
+{
+    int64_t total = 0;
+    for (size_t i = 0; i < sd->count; i++)
+        total += dc_tensor_numel(&sd->tensors[i].value);
+    return total;
+}
+
+static ct_tensor *input(int64_t n, int64_t h, int64_t w, uint64_t seed)
+{
+    sd_builder rng = {.rng = seed};
+    int64_t shape[4] = {n, 3, h, w};
+    float *v = malloc((size_t)(n * 3 * h * w) * sizeof *v);
+    for (int64_t i = 0; i < n * 3 * h * w; i++)
+        v[i] = next_uniform(&rng);
+    ct_tensor *t = NULL;
+    ct_from_host(&t, v, DC_FLOAT32, 4, shape, CT_CPU);
+    free(v);
+    return t;
+}
+
+static ct_tensor *timesteps(int64_t n, const float *values)
+{
+    ct_tensor *t = NULL;
+    ct_from_host(&t, values, DC_FLOAT32, 1, &n, CT_CPU);
+    return t;
+}
+
+static float *host(const ct_tensor *t)
+{
+    size_t n = (size_t)ct_numel(t);
+    float *v = malloc(n * sizeof *v);
+    if (ct_to_host(t, v, n * sizeof *v) != DC_OK) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+static int all_finite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return 0;
+    return 1;
+}
+
+/* Runs sample `index` of x alone and checks it equals that row of the batch output. */
+static double single_vs_batch(nn_unet *m, ct_tensor *x, const float *tvals, int64_t index,
+                              const float *batch_out)
+{
+    ct_tensor *xi = NULL, *ti = NULL, *yi = NULL;
+    double worst = INFINITY;
+    if (ct_narrow(&xi, x, 0, index, 1) == DC_OK && (ti = timesteps(1, &tvals[index])) &&
+        nn_unet_forward(m, xi, ti, &yi) == DC_OK) {
+        float *v = host(yi);
+        size_t row = (size_t)ct_numel(yi);
+        worst = max_abs_diff(v, batch_out + row * (size_t)index, row);
+        free(v);
+    }
+    ct_free(xi);
+    ct_free(ti);
+    ct_free(yi);
+    return worst;
+}
+
+/* ---- tests ---- */
+
+TEST(ddpm_architecture_is_inferred)
+{
+    ddpm_config c = {.ch = 32, .out_ch = 3, .levels = 4, .nrb = 2, .mult = {1, 1, 2, 2},
+                     .attn = {0, 0, 1, 0}};
+    sd_builder b = {.rng = 1};
+    build_ddpm(&b, &c);
+    nn_unet *m = NULL;
+    CHECK_OK(nn_unet_load(&m, &b.sd, "synthetic", CT_CPU, DC_FLOAT32, NULL));
+    const nn_unet_info *info = nn_unet_get_info(m);
+    CHECK(info->kind == NN_UNET_DDPM);
+    CHECK(info->in_channels == 3 && info->out_channels == 3 && !info->learn_sigma);
+    CHECK(info->base_channels == 32 && info->time_embed_channels == 128);
+    CHECK(info->levels == 4 && info->num_res_blocks == 2);
+    CHECK(info->level_channels[0] == 32 && info->level_channels[3] == 64);
+    CHECK(info->channel_mult[1] == 1.0 && info->channel_mult[2] == 2.0);
+    CHECK(!info->attention[0] && !info->attention[1] && info->attention[2] && !info->attention[3]);
+    CHECK(info->image_size == 64);
+    CHECK(info->attention_count == 1 && info->attention_resolutions[0] == 16);
+    CHECK(info->num_heads == 1);
+    CHECK(info->param_count == sd_params(&b.sd));
+    CHECK(info->tensor_count == b.sd.count && nn_unet_tensor_count(m) == b.sd.count);
+    for (size_t i = 0; i < b.sd.count; i++)
+        CHECK(strcmp(nn_unet_tensor_name(m, i), b.sd.tensors[i].name) == 0);
+    CHECK(nn_unet_tensor_name(m, b.sd.count) == NULL && nn_unet_tensor(m, b.sd.count) == NULL);
+    nn_unet_free(m);
+    free_builder(&b);
+}
+
+TEST(ddpm_forward_shapes_timesteps_and_batch_independence)
+{
+    sd_builder b = {.rng = 2};
+    build_ddpm(&b, &small_ddpm);
+    nn_unet *m = NULL;
+    CHECK_OK(nn_unet_load(&m, &b.sd, "synthetic", CT_CPU, DC_FLOAT32, NULL));
+    const float tv[3] = {0.0f, 999.0f, 500.0f};
+    ct_tensor *x = input(3, 16, 24, 7), *t = timesteps(3, tv), *y = NULL;
+    size_t live = ct_live_handles();
+    CHECK_OK(nn_unet_forward(m, x, t, &y));
+    CHECK(ct_live_handles() == live + 1);         /* the block pools freed the rest */
+    CHECK(ct_ndim(y) == 4 && ct_size(y, 0) == 3 && ct_size(y, 1) == 3 && ct_size(y, 2) == 16 &&
+          ct_size(y, 3) == 24);
+    float *v = host(y);
+    CHECK(v && all_finite(v, (size_t)ct_numel(y)));
+    /* Each sample depends on its own x and t only. */
+    for (int64_t i = 0; i < 3; i++) {
+        double err = single_vs_batch(m, x, tv, i, v);
+        CHECKF(err <= 1e-5, "sample %lld differs alone by %g", (long long)i, err);
+    }
+    /* Different timesteps give different outputs. */
+    CHECK(max_abs_diff(v, v + (size_t)ct_numel(y) / 3, (size_t)ct_numel(y) / 3) > 1e-3);
+    free(v);
+    ct_free(x);
+    ct_free(t);
+    ct_free(y);
+    nn_unet_free(m);
+    free_builder(&b);
+}
+
+TEST(ddpm_learned_sigma_gives_six_channels)
+{
+    ddpm_config c = small_ddpm;
+    c.out_ch = 6;
+    sd_builder b = {.rng = 3};
+    build_ddpm(&b, &c);
+    nn_unet *m = NULL;
+    CHECK_OK(nn_unet_load(&m, &b.sd, "synthetic", CT_CPU, DC_FLOAT32, NULL));
+    CHECK(nn_unet_get_info(m)->learn_sigma && nn_unet_get_info(m)->out_channels == 6);
+    const float tv[1] = {10.0f};
+    ct_tensor *x = input(1, 8, 8, 1), *t = timesteps(1, tv), *y = NULL;
+    CHECK_OK(nn_unet_forward(m, x, t, &y));
+    CHECK(ct_size(y, 1) == 6);
+    ct_free(x);
+    ct_free(t);
+    ct_free(y);
+    nn_unet_free(m);
+    free_builder(&b);
+}
+
+TEST(adm_architecture_is_inferred)
+{
+    adm_config c = {.mc = 64, .out_ch = 6, .levels = 3, .nrb = 2, .scale_shift = 1,
+                    .updown = 1, .classes = 10, .mult = {1, 1, 2}, .attn = {1, 0, 1}};
+    sd_builder b = {.rng = 4};
+    build_adm(&b, &c);
+    nn_unet_options o = {.head_channels = 32};
+    nn_unet *m = NULL;
+    CHECK_OK(nn_unet_load(&m, &b.sd, "synthetic", CT_CPU, DC_FLOAT32, &o));
+    const nn_unet_info *info = nn_unet_get_info(m);
+    CHECK(info->kind == NN_UNET_ADM);
+    CHECK(info->out_channels == 6 && info->learn_sigma);
+    CHECK(info->base_channels == 64 && info->time_embed_channels == 256);
+    CHECK(info->levels == 3 && info->num_res_blocks == 2);
+    CHECK(info->level_channels[2] == 128 && info->channel_mult[2] == 2.0);
+    CHECK(info->attention[0] && !info->attention[1] && info->attention[2]);
+    CHECK(info->scale_shift && info->resblock_updown && info->has_label_emb);
+    CHECK(info->head_channels == 32);
+    CHECK(info->image_size == 32 && info->attention_resolutions[1] == 8);
+    CHECK(info->param_count == sd_params(&b.sd));
+    /* label_emb is kept, under its name, for a state dict that round-trips. */
+    int found = 0;
+    for (size_t i = 0; i < nn_unet_tensor_count(m); i++)
+        found += strcmp(nn_unet_tensor_name(m, i), "label_emb.weight") == 0;
+    CHECK(found == 1);
+    const float tv[2] = {0.0f, 999.0f};
+    ct_tensor *x = input(2, 16, 16, 5), *t = timesteps(2, tv), *y = NULL;
+    CHECK_OK(nn_unet_forward(m, x, t, &y));
+    CHECK(ct_size(y, 0) == 2 && ct_size(y, 1) == 6 && ct_size(y, 2) == 16);
+    float *v = host(y);
+    CHECK(v && all_finite(v, (size_t)ct_numel(y)));
+    double err = single_vs_batch(m, x, tv, 1, v);
+    free(v);
+    CHECKF(err <= 1e-5, "sample 1 differs alone by %g", err);
+    ct_free(x);
+    ct_free(t);
+    ct_free(y);
+    nn_unet_free(m);
+    free_builder(&b);
+}
+
+TEST(adm_without_scale_shift_or_resblock_resampling)
+{
+    adm_config c = {.mc = 32, .out_ch = 3, .levels = 3, .nrb = 1, .mult = {1, 2, 2},
+                    .attn = {0, 1, 0}};
+    sd_builder b = {.rng = 5};
+    build_adm(&b, &c);
+    nn_unet_options o = {.head_channels = -1, .num_heads = 2};
+    nn_unet *m = NULL;
+    CHECK_OK(nn_unet_load(&m, &b.sd, "synthetic", CT_CPU, DC_FLOAT32, &o));
+    const nn_unet_info *info = nn_unet_get_info(m);
+    CHECK(!info->scale_shift && !info->resblock_updown && !info->has_label_emb);
+    CHECK(!info->learn_sigma && info->num_heads == 2 && info->head_channels == 0);
+    const float tv[1] = {250.0f};
+    ct_tensor *x = input(1, 32, 32, 6), *t = timesteps(1, tv), *y = NULL;
+    CHECK_OK(nn_unet_forward(m, x, t, &y));
+    CHECK(ct_size(y, 1) == 3 && ct_size(y, 3) == 32);
+    ct_free(x);
+    ct_free(t);
+    ct_free(y);
+    nn_unet_free(m);
+    free_builder(&b);
+}
+
+TEST(head_count_must_divide_the_channels)
+{
+    sd_builder b = {.rng = 6};
+    build_adm(&b, &small_adm);
+    nn_unet_options o = {.head_channels = 48};
+    nn_unet *m = NULL;
+    CHECK_STATUS(nn_unet_load(&m, &b.sd, "synthetic", CT_CPU, DC_FLOAT32, &o), DC_EFORMAT);
+    CHECK(strstr(dc_last_error(), "heads") != NULL && m == NULL);
+    free_builder(&b);
+}
+
+TEST(input_sizes_and_timesteps_are_checked)
+{
+    sd_builder b = {.rng = 7};
+    build_ddpm(&b, &small_ddpm);
+    nn_unet *m = NULL;
+    CHECK_OK(nn_unet_load(&m, &b.sd, "synthetic", CT_CPU, DC_FLOAT32, NULL));
+    const float tv[2] = {1.0f, 2.0f};
+    ct_tensor *odd = input(1, 9, 8, 1), *x = input(2, 8, 8, 1), *t1 = timesteps(1, tv),
+              *t2 = timesteps(2, tv), *y = NULL;
+    CHECK_STATUS(nn_unet_forward(m, odd, t1, &y), DC_EINVAL);
+    CHECK(strstr(dc_last_error(), "multiples of 2") != NULL);
+    CHECK_STATUS(nn_unet_forward(m, x, t1, &y), DC_EINVAL);     /* one t for two samples */
+    CHECK_OK(nn_unet_forward(m, x, t2, &y));
+    ct_free(odd);
+    ct_free(x);
+    ct_free(t1);
+    ct_free(t2);
+    ct_free(y);
+    nn_unet_free(m);
+    free_builder(&b);
+}
+
+/* Loads a modified DDPM state dict and expects DC_EFORMAT with `needle` in the message. */
+static int refused_with(sd_builder *b, const char *needle)
+{
+    nn_unet *m = NULL;
+    int status = nn_unet_load(&m, &b->sd, "bad.pt", CT_CPU, DC_FLOAT32, NULL);
+    if (status != DC_EFORMAT || m != NULL) {
+        nn_unet_free(m);
+        return 0;
+    }
+    return strstr(dc_last_error(), needle) != NULL && strstr(dc_last_error(), "bad.pt") != NULL;
+}
+
+TEST(missing_unexpected_and_misshapen_keys_are_named)
+{
+    size_t live = ct_live_handles();
+    sd_builder b = {.rng = 8};
+    build_ddpm(&b, &small_ddpm);
+    /* missing: drop the second-to-last tensor (conv_out.weight stays, norm_out.bias goes) */
+    io_tensor saved = b.sd.tensors[b.sd.count - 3];
+    CHECK(strcmp(saved.name, "norm_out.bias") == 0);
+    b.sd.tensors[b.sd.count - 3] = b.sd.tensors[b.sd.count - 1];
+    b.sd.count--;
+    CHECK(refused_with(&b, "missing key 'norm_out.bias'"));
+    b.sd.count++;
+    b.sd.tensors[b.sd.count - 1] = b.sd.tensors[b.sd.count - 3];
+    b.sd.tensors[b.sd.count - 3] = saved;
+    nn_unet *m = NULL;
+    CHECK_OK(nn_unet_load(&m, &b.sd, "ok.pt", CT_CPU, DC_FLOAT32, NULL));
+    nn_unet_free(m);
+
+    /* unexpected */
+    int64_t four = 4;
+    add_tensor(&b, 0.0f, 1, &four, "down.0.extra.weight");
+    CHECK(refused_with(&b, "unexpected key 'down.0.extra.weight'"));
+    b.sd.count--;
+    free(b.sd.tensors[b.sd.count].name);
+    free(b.sd.tensors[b.sd.count].value.data);
+
+    /* misshapen */
+    for (size_t i = 0; i < b.sd.count; i++)
+        if (strcmp(b.sd.tensors[i].name, "mid.attn_1.q.weight") == 0)
+            b.sd.tensors[i].value.shape[3] = 3, b.sd.tensors[i].value.ndim = 4;
+    CHECK(refused_with(&b, "'mid.attn_1.q.weight' has shape [64, 64, 1, 3]"));
+    free_builder(&b);
+
+    /* neither architecture */
+    int64_t two = 2;
+    add_tensor(&b, 0.0f, 1, &two, "encoder.weight");
+    CHECK(refused_with(&b, "'encoder.weight'"));
+    free_builder(&b);
+    CHECK(ct_live_handles() == live);             /* refused loads free what they uploaded */
+}
+
+TEST(adm_missing_block_is_named)
+{
+    sd_builder b = {.rng = 9};
+    build_adm(&b, &small_adm);
+    /* Renaming the middle attention's qkv leaves one key missing and one unexpected. */
+    for (size_t i = 0; i < b.sd.count; i++)
+        if (strcmp(b.sd.tensors[i].name, "middle_block.1.qkv.bias") == 0)
+            b.sd.tensors[i].name[13] = '7';
+    nn_unet *m = NULL;
+    nn_unet_options o = {.head_channels = 16};
+    CHECK_STATUS(nn_unet_load(&m, &b.sd, "adm.pt", CT_CPU, DC_FLOAT32, &o), DC_EFORMAT);
+    CHECK(strstr(dc_last_error(), "missing key 'middle_block.1.qkv.bias'") != NULL);
+    free_builder(&b);
+}
+
+TEST(module_prefix_is_stripped)
+{
+    sd_builder b = {.rng = 10};
+    build_ddpm(&b, &small_ddpm);
+    for (size_t i = 0; i < b.sd.count; i++) {
+        char *prefixed = malloc(strlen(b.sd.tensors[i].name) + 8);
+        sprintf(prefixed, "module.%s", b.sd.tensors[i].name);
+        free(b.sd.tensors[i].name);
+        b.sd.tensors[i].name = prefixed;
+    }
+    nn_unet *m = NULL;
+    CHECK_OK(nn_unet_load(&m, &b.sd, "dp.pt", CT_CPU, DC_FLOAT32, NULL));
+    CHECK(strcmp(nn_unet_tensor_name(m, 0), "temb.dense.0.weight") == 0);
+    nn_unet_free(m);
+    free_builder(&b);
+}
+
+TEST(gradients_reach_the_weights)
+{
+    sd_builder b = {.rng = 11};
+    build_adm(&b, &small_adm);
+    nn_unet_options o = {.head_channels = 16};
+    nn_unet *m = NULL;
+    CHECK_OK(nn_unet_load(&m, &b.sd, "synthetic", CT_CPU, DC_FLOAT32, &o));
+    ct_tensor *bias = NULL, *first = nn_unet_tensor(m, 0);
+    for (size_t i = 0; i < nn_unet_tensor_count(m); i++)
+        if (strcmp(nn_unet_tensor_name(m, i), "out.2.bias") == 0)
+            bias = nn_unet_tensor(m, i);
+    CHECK(bias != NULL);
+    CHECK_OK(ct_set_requires_grad(bias, 1));
+    CHECK_OK(ct_set_requires_grad(first, 1));
+    const float tv[2] = {3.0f, 871.0f};
+    ct_tensor *x = input(2, 8, 8, 3), *t = timesteps(2, tv), *y = NULL, *loss = NULL, *g = NULL;
+    CHECK_OK(nn_unet_forward(m, x, t, &y));
+    CHECK_OK(ct_sum(&loss, y));
+    CHECK_OK(ct_backward(loss));
+    /* d sum(out) / d bias_c = N * H * W for every output channel. */
+    CHECK_OK(ct_grad(&g, bias));
+    CHECK(g != NULL && ct_numel(g) == 6);
+    float gv[6];
+    CHECK_OK(ct_to_host(g, gv, sizeof gv));
+    for (int c = 0; c < 6; c++)
+        CHECK_NEAR(gv[c], 128.0, 1e-3);
+    ct_free(g);
+    CHECK_OK(ct_grad(&g, first));                 /* through the time embedding */
+    CHECK(g != NULL);
+    double gmax;
+    CHECK_OK(ct_max_abs(g, &gmax));
+    CHECK(gmax > 0);
+    ct_free(g);
+    ct_free(x);
+    ct_free(t);
+    ct_free(y);
+    ct_free(loss);
+    nn_unet_free(m);
+    free_builder(&b);
+}
+
+TEST(inference_mode_and_float64_agree_with_float32)
+{
+    sd_builder b = {.rng = 12};
+    build_ddpm(&b, &small_ddpm);
+    nn_unet *m32 = NULL, *m64 = NULL;
+    CHECK_OK(nn_unet_load(&m32, &b.sd, "synthetic", CT_CPU, DC_FLOAT32, NULL));
+    CHECK_OK(nn_unet_load(&m64, &b.sd, "synthetic", CT_CPU, DC_FLOAT64, NULL));
+    CHECK(nn_unet_dtype(m64) == DC_FLOAT64 && ct_dtype(nn_unet_tensor(m64, 0)) == DC_FLOAT64);
+    const float tv[1] = {637.0f};
+    ct_tensor *x = input(1, 8, 8, 9), *t = timesteps(1, tv), *y32 = NULL, *y64 = NULL;
+    ct_scope *scope = NULL;
+    CHECK_OK(ct_inference_mode_begin(&scope));
+    int s1 = nn_unet_forward(m32, x, t, &y32);
+    int s2 = nn_unet_forward(m64, x, t, &y64);
+    ct_scope_end(scope);
+    CHECK_OK(s1);
+    CHECK_OK(s2);
+    CHECK(ct_dtype(y64) == DC_FLOAT32);           /* returned in x's dtype */
+    float *a = host(y32), *c = host(y64);
+    size_t n = (size_t)ct_numel(y32);
+    CHECKF(max_abs_diff(a, c, n) <= 1e-4, "float32 vs float64: %g", max_abs_diff(a, c, n));
+    free(a);
+    free(c);
+    ct_free(x);
+    ct_free(t);
+    ct_free(y32);
+    ct_free(y64);
+    nn_unet_free(m32);
+    nn_unet_free(m64);
+    free_builder(&b);
+}
+
+TEST(bad_arguments_are_refused)
+{
+    sd_builder b = {.rng = 13};
+    build_ddpm(&b, &small_ddpm);
+    nn_unet *m = NULL;
+    CHECK_STATUS(nn_unet_load(&m, &b.sd, "x", CT_CPU, DC_INT64, NULL), DC_EINVAL);
+    CHECK_STATUS(nn_unet_load(NULL, &b.sd, "x", CT_CPU, DC_FLOAT32, NULL), DC_EINVAL);
+    nn_unet_options o = {.head_channels = -1, .num_heads = 0};
+    CHECK_STATUS(nn_unet_load(&m, &b.sd, "x", CT_CPU, DC_FLOAT32, &o), DC_EINVAL);
+    CHECK_STATUS(nn_unet_forward(NULL, NULL, NULL, NULL), DC_EINVAL);
+    size_t mark = ct_pool_begin();               /* the weights must outlive pools */
+    int status = nn_unet_load(&m, &b.sd, "x", CT_CPU, DC_FLOAT32, NULL);
+    ct_pool_end(mark, NULL, 0);
+    CHECK_STATUS(status, DC_EINVAL);
+    CHECK(strstr(dc_last_error(), "pool") != NULL);
+    nn_unet_free(NULL);
+    free_builder(&b);
+}
