@@ -5,9 +5,8 @@
 
 #include "error.h"
 
-int api_tensor_in(ct_tensor **out, const dc_tensor *t, const char *what, int device)
+int api_check_tensor(const dc_tensor *t, const char *what)
 {
-    *out = NULL;
     if (!t || t->ndim < 0 || t->ndim > DC_MAX_DIMS || dc_dtype_size(t->dtype) == 0)
         return dci_err(DC_EINVAL, "%s: not a valid tensor", what);
     uint64_t numel = 1;
@@ -18,6 +17,13 @@ int api_tensor_in(ct_tensor **out, const dc_tensor *t, const char *what, int dev
     }
     if (numel > 0 && !t->data)
         return dci_err(DC_EINVAL, "%s: no data", what);
+    return DC_OK;
+}
+
+int api_tensor_in(ct_tensor **out, const dc_tensor *t, const char *what, int device)
+{
+    *out = NULL;
+    DCI_TRY(api_check_tensor(t, what));
     return ct_from_host(out, t->data, t->dtype, t->ndim, t->shape, device);
 }
 

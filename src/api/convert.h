@@ -10,6 +10,8 @@
  * dims without overflow, data when non-empty) and copies it to a new tensor on `device`.
  * `what` names the argument in messages. */
 int api_tensor_in(ct_tensor **out, const dc_tensor *t, const char *what, int device);
+/* The header checks of api_tensor_in alone (no copy). */
+int api_check_tensor(const dc_tensor *t, const char *what);
 /* Copies a tensor (any device, its dtype) into a newly allocated dc_tensor. */
 int api_tensor_out(const ct_tensor *t, dc_tensor *out);
 
