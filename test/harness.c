@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 enum { MAX_TESTS = 1024 };
@@ -137,6 +138,27 @@ double relative_l2(const float *a, const float *b, size_t n)
         den += (double)b[i] * (double)b[i];
     }
     return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+int run_cli(const char *args, char *out, size_t size)
+{
+    const char *cli = getenv("DC_CLI");
+    if (!cli || !*cli) {
+        test_fail_at(__FILE__, __LINE__, "DC_CLI is not set (make test sets it)");
+        return -1;
+    }
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", cli, args);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        test_fail_at(__FILE__, __LINE__, "cannot run %s", cli);
+        return -1;
+    }
+    size_t n = fread(out, 1, size ? size - 1 : 0, p);
+    if (size)
+        out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static void remove_tmpdir(void)

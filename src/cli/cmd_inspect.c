@@ -1,9 +1,13 @@
-/* diffclip inspect FILE: one line per tensor, "NAME DTYPE [d0,d1,...]", sorted by name. */
+/* diffclip inspect FILE: one line per tensor, "NAME DTYPE [d0,d1,...]", sorted by name;
+ * with --model, what the diffusion-model loader inferred. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "cli.h"
+
+#define USAGE "inspect [--model] [--head-channels N] FILE"
 
 static int compare_names(const void *a, const void *b)
 {
@@ -18,18 +22,44 @@ static void print_tensor(const char *name, const dc_tensor *t)
     printf("]\n");
 }
 
-int cli_cmd_inspect(int argc, char **argv)
+static int describe_model(const char *path, int head_channels)
 {
-    if (argc != 2)
-        return cli_usage_error("usage: diffclip inspect FILE");
+    cli_runtime rt = {.device = "cpu"};
+    dc_model *model = cli_load_model(path, &rt, head_channels);
+    if (!model)
+        return CLI_EXIT_FAILURE;
+    char text[4096];
+    dc_status s = dc_model_describe(model, text, sizeof text);
+    dc_model_free(model);
+    if (s != DC_OK)
+        return cli_library_error();
+    fputs(text, stdout);
+    return CLI_EXIT_OK;
+}
+
+static int run_inspect(int argc, char **argv)
+{
+    int model = 0, head_channels = 0, npos = 0;
+    const char *file = NULL;
+    const cli_option options[] = {
+        {"model", CLI_FLAG, &model, 0},
+        {"head-channels", CLI_INT, &head_channels, 0},
+    };
+    int status = cli_parse(argc, argv, options, 2, &file, 1, &npos, USAGE);
+    if (status)
+        return status;
+    if (npos != 1)
+        return cli_command_usage_error(argv[0], USAGE, "which file?");
+    if (model)
+        return describe_model(file, head_channels);
     dc_checkpoint *ckpt;
-    if (dc_checkpoint_open(&ckpt, argv[1]) != DC_OK)
+    if (dc_checkpoint_open(&ckpt, file) != DC_OK)
         return cli_library_error();
     size_t count = dc_checkpoint_count(ckpt);
     const char **names = malloc((count ? count : 1) * sizeof *names);
     if (!names) {
         dc_checkpoint_free(ckpt);
-        fprintf(stderr, "diffclip: %s: out of memory\n", argv[1]);
+        fprintf(stderr, "diffclip: %s: out of memory\n", file);
         return CLI_EXIT_FAILURE;
     }
     for (size_t i = 0; i < count; i++)
@@ -50,3 +80,14 @@ int cli_cmd_inspect(int argc, char **argv)
     }
     return CLI_EXIT_OK;
 }
+
+const cli_command cli_cmd_inspect = {
+    "inspect", "list the tensors of a checkpoint, or what a diffusion model is", USAGE,
+    "Prints one line per tensor of FILE (torch.save zip or legacy, TorchScript, safetensors\n"
+    "or .npy), sorted by name: NAME DTYPE [d0,d1,...]; an .npy array is named '-'.\n"
+    "  --model             load FILE as a diffusion model and print what was inferred\n"
+    "                      (family, channels, multipliers, res blocks, attention, heads)\n"
+    "  --head-channels N   ADM channels per attention head (default 64, as published)\n"
+    "example: diffclip inspect --model celeba_hq.ckpt",
+    run_inspect,
+};

@@ -4,12 +4,9 @@
 
 #include "cli.h"
 
-const cli_command cli_commands[] = {
-    {"inspect", "list the tensors of a checkpoint", "inspect FILE",
-     "Prints one line per tensor of FILE (torch.save zip or legacy, TorchScript, safetensors\n"
-     "or .npy), sorted by name: NAME DTYPE [d0,d1,...]. An .npy array is named '-'.",
-     cli_cmd_inspect},
-    {NULL, NULL, NULL, NULL, NULL},
+const cli_command *const cli_commands[] = {
+    &cli_cmd_inspect, &cli_cmd_eps,   &cli_cmd_invert,      &cli_cmd_generate,
+    &cli_cmd_noise,   &cli_cmd_reconstruct, NULL,
 };
 
 int cli_usage_error(const char *fmt, ...)

@@ -6,17 +6,17 @@
 
 static const cli_command *find_command(const char *name)
 {
-    for (const cli_command *c = cli_commands; c->name; c++)
-        if (strcmp(c->name, name) == 0)
-            return c;
+    for (const cli_command *const *c = cli_commands; *c; c++)
+        if (strcmp((*c)->name, name) == 0)
+            return *c;
     return NULL;
 }
 
 static void print_overview(FILE *out)
 {
     fprintf(out, "usage: diffclip COMMAND [OPTIONS]\n\ncommands:\n");
-    for (const cli_command *c = cli_commands; c->name; c++)
-        fprintf(out, "  %-12s %s\n", c->name, c->summary);
+    for (const cli_command *const *c = cli_commands; *c; c++)
+        fprintf(out, "  %-12s %s\n", (*c)->name, (*c)->summary);
     fprintf(out, "\n'diffclip help COMMAND' describes one command; 'diffclip --version'.\n");
 }
 

@@ -1,0 +1,303 @@
+/* The diffusion commands: eps, invert, generate, noise, reconstruct. */
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+#include "cli.h"
+#include "inputs.h"
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Reads an .npy array, or an image file resized to the model's resolution. */
+static int read_images(const char *path, dc_model *model, dc_tensor *out)
+{
+    dc_model_info info;
+    if (dc_model_get_info(model, &info) != DC_OK ||
+        cli_read_image_or_array(path, info.image_size, out) != DC_OK)
+        return cli_library_error();
+    return CLI_EXIT_OK;
+}
+
+static int write_result(const char *path, const dc_tensor *t)
+{
+    return cli_write_image_or_array(path, t) == DC_OK ? CLI_EXIT_OK : cli_library_error();
+}
+
+static int require(const char *command, const char *usage, const char *value, const char *name)
+{
+    if (value)
+        return CLI_EXIT_OK;
+    return cli_command_usage_error(command, usage, "--%s is required", name);
+}
+
+/* ---- eps ---- */
+
+#define EPS_USAGE "eps --model M --x X.npy --t T.npy --out OUT.npy [--head-channels N] " \
+                  "[--device D] [--threads N]"
+
+static int run_eps(int argc, char **argv)
+{
+    const char *model_path = NULL, *x_path = NULL, *t_path = NULL, *out = NULL;
+    int head_channels = 0;
+    cli_runtime rt = {0};
+    const cli_option options[] = {
+        {"model", CLI_STRING, &model_path, 0}, {"x", CLI_STRING, &x_path, 0},
+        {"t", CLI_STRING, &t_path, 0},         {"out", CLI_STRING, &out, 'o'},
+        {"head-channels", CLI_INT, &head_channels, 0}, CLI_RUNTIME_OPTIONS(rt),
+    };
+    int status = cli_parse(argc, argv, options, COUNT(options), NULL, 0, NULL, EPS_USAGE);
+    if (!status)
+        status = require(argv[0], EPS_USAGE, model_path, "model");
+    if (!status)
+        status = require(argv[0], EPS_USAGE, x_path, "x");
+    if (!status)
+        status = require(argv[0], EPS_USAGE, t_path, "t");
+    if (!status)
+        status = require(argv[0], EPS_USAGE, out, "out");
+    if (status || (status = cli_apply_runtime(&rt)))
+        return status;
+    dc_model *model = cli_load_model(model_path, &rt, head_channels);
+    if (!model)
+        return CLI_EXIT_FAILURE;
+    dc_tensor x = {0}, t = {0}, eps = {0};
+    if (dc_npy_read(x_path, &x) != DC_OK || dc_npy_read(t_path, &t) != DC_OK ||
+        dc_model_eps(model, &x, &t, &eps) != DC_OK)
+        status = cli_library_error();
+    else
+        status = write_result(out, &eps);
+    dc_tensor_free(&x), dc_tensor_free(&t), dc_tensor_free(&eps);
+    dc_model_free(model);
+    return status;
+}
+
+const cli_command cli_cmd_eps = {
+    "eps", "the raw noise prediction of a diffusion model", EPS_USAGE,
+    "Writes model(x, t) with every output channel (6 for learned-sigma models: eps, then the\n"
+    "variance output). X.npy is float32 (N, 3, H, W) in [-1, 1]; T.npy float32 (N).\n"
+    "  --head-channels N   ADM channels per attention head (default 64, as published)\n"
+    CLI_RUNTIME_HELP
+    "example: diffclip eps --model celeba_hq.ckpt --x x.npy --t t.npy --out eps.npy",
+    run_eps,
+};
+
+/* ---- invert and generate ---- */
+
+typedef struct sampling_args {
+    const char *model_path, *input, *out;
+    int t0, steps, seed, ddpm, head_channels;
+    double eta;
+    cli_runtime rt;
+} sampling_args;
+
+static int run_sampling(int argc, char **argv, const char *usage, int generating)
+{
+    sampling_args a = {.t0 = 500, .steps = 40, .seed = 1234};
+    const cli_option options[] = {
+        {"model", CLI_STRING, &a.model_path, 0},
+        {generating ? "latent" : "x", CLI_STRING, &a.input, 0},
+        {"out", CLI_STRING, &a.out, 'o'},
+        {"t0", CLI_INT, &a.t0, 0},
+        {"steps", CLI_INT, &a.steps, 0},
+        {"head-channels", CLI_INT, &a.head_channels, 0},
+        CLI_RUNTIME_OPTIONS(a.rt),
+        {"eta", CLI_DOUBLE, &a.eta, 0},
+        {"seed", CLI_INT, &a.seed, 0},
+        {"ddpm", CLI_FLAG, &a.ddpm, 0},
+    };
+    size_t count = generating ? COUNT(options) : COUNT(options) - 3;
+    int status = cli_parse(argc, argv, options, count, NULL, 0, NULL, usage);
+    if (!status)
+        status = require(argv[0], usage, a.model_path, "model");
+    if (!status)
+        status = require(argv[0], usage, a.input, generating ? "latent" : "x");
+    if (!status)
+        status = require(argv[0], usage, a.out, "out");
+    if (!status && a.seed < 0)
+        status = cli_command_usage_error(argv[0], usage, "--seed must be >= 0");
+    if (status || (status = cli_apply_runtime(&a.rt)))
+        return status;
+    dc_model *model = cli_load_model(a.model_path, &a.rt, a.head_channels);
+    if (!model)
+        return CLI_EXIT_FAILURE;
+    dc_diffusion_options o;
+    dc_diffusion_options_init(&o, DC_DIFFUSION_OPTIONS_VERSION);
+    o.t0 = a.t0;
+    o.steps = a.ddpm ? 0 : a.steps;
+    o.sampling = a.ddpm ? DC_SAMPLING_DDPM : DC_SAMPLING_DDIM;
+    o.eta = a.eta;
+    o.seed = (uint64_t)a.seed;
+    o.progress = cli_progress;
+    dc_tensor in = {0}, result = {0};
+    status = generating ? (dc_npy_read(a.input, &in) == DC_OK ? 0 : cli_library_error())
+                        : read_images(a.input, model, &in);
+    if (!status) {
+        dc_status s = generating ? dc_generate(model, &in, &o, &result)
+                                 : dc_invert(model, &in, &o, &result);
+        cli_progress_done();
+        status = s == DC_OK ? write_result(a.out, &result) : cli_library_error();
+    }
+    dc_tensor_free(&in), dc_tensor_free(&result);
+    dc_model_free(model);
+    return status;
+}
+
+#define INVERT_USAGE "invert --model M --x X.npy|IMAGE [--t0 N] [--steps S] --out LAT.npy " \
+                     "[--device D] [--threads N]"
+
+static int run_invert(int argc, char **argv) { return run_sampling(argc, argv, INVERT_USAGE, 0); }
+
+const cli_command cli_cmd_invert = {
+    "invert", "deterministic DDIM inversion of images to a latent", INVERT_USAGE,
+    "Inverts X (an .npy array (N, 3, H, W) in [-1, 1], or a PNG/JPEG image, centre-cropped\n"
+    "and resized to the model's resolution) to the latent at t0 with S DDIM steps (S - 1\n"
+    "model calls, the model at the smaller timestep of each pair).\n"
+    "  --t0 N              the latent's timestep (default 500; 301, 401, 601 are common)\n"
+    "  --steps S           inversion steps (default 40)\n"
+    "  --head-channels N   ADM channels per attention head (default 64)\n"
+    CLI_RUNTIME_HELP
+    "example: diffclip invert --model celeba_hq.ckpt --x face.png --t0 500 --out lat.npy",
+    run_invert,
+};
+
+#define GENERATE_USAGE "generate --model M --latent LAT.npy [--t0 N] [--steps S] [--eta E] " \
+                       "[--seed K] [--ddpm] --out OUT.npy|OUT.png [--device D] [--threads N]"
+
+static int run_generate(int argc, char **argv)
+{
+    return run_sampling(argc, argv, GENERATE_USAGE, 1);
+}
+
+const cli_command cli_cmd_generate = {
+    "generate", "generate images from a latent (reverse DDIM or DDPM)", GENERATE_USAGE,
+    "Generates from the latent at t0 with S DDIM steps (S model calls, the last to t = -1),\n"
+    "or with --ddpm every timestep of Markovian sampling. An image output holds the N\n"
+    "images side by side.\n"
+    "  --t0 N              the latent's timestep (default 500)\n"
+    "  --steps S           generation steps (default 40)\n"
+    "  --eta E             DDIM noise (default 0: deterministic)\n"
+    "  --seed K            seed of the random draws (default 1234)\n"
+    "  --ddpm              Markovian DDPM sampling (every step)\n"
+    "  --head-channels N   ADM channels per attention head (default 64)\n"
+    CLI_RUNTIME_HELP
+    "example: diffclip generate --model celeba_hq.ckpt --latent lat.npy --out face.png",
+    run_generate,
+};
+
+/* ---- noise ---- */
+
+#define NOISE_USAGE "noise --x X.npy|IMAGE --t0 N (--noise E.npy | --seed K) [--size S] " \
+                    "--out XT.npy"
+
+static int run_noise(int argc, char **argv)
+{
+    const char *x_path = NULL, *noise_path = NULL, *out = NULL;
+    int t0 = -1, seed = -1, size = 256;
+    const cli_option options[] = {
+        {"x", CLI_STRING, &x_path, 0},   {"noise", CLI_STRING, &noise_path, 0},
+        {"out", CLI_STRING, &out, 'o'},  {"t0", CLI_INT, &t0, 0},
+        {"seed", CLI_INT, &seed, 0},     {"size", CLI_INT, &size, 0},
+    };
+    int status = cli_parse(argc, argv, options, COUNT(options), NULL, 0, NULL, NOISE_USAGE);
+    if (!status)
+        status = require(argv[0], NOISE_USAGE, x_path, "x");
+    if (!status)
+        status = require(argv[0], NOISE_USAGE, out, "out");
+    if (!status && t0 < 0)
+        status = cli_command_usage_error(argv[0], NOISE_USAGE, "--t0 is required");
+    if (!status && (noise_path != NULL) == (seed >= 0))
+        status = cli_command_usage_error(argv[0], NOISE_USAGE,
+                                         "give either --noise or --seed");
+    if (status)
+        return status;
+    dc_diffusion_options o;
+    dc_diffusion_options_init(&o, DC_DIFFUSION_OPTIONS_VERSION);
+    o.t0 = t0;
+    if (seed >= 0)
+        o.seed = (uint64_t)seed;
+    dc_tensor x = {0}, noise = {0}, xt = {0};
+    if (cli_read_image_or_array(x_path, size, &x) != DC_OK ||
+        (noise_path && dc_npy_read(noise_path, &noise) != DC_OK) ||
+        dc_add_noise(&x, noise_path ? &noise : NULL, &o, &xt) != DC_OK)
+        status = cli_library_error();
+    else
+        status = write_result(out, &xt);
+    dc_tensor_free(&x), dc_tensor_free(&noise), dc_tensor_free(&xt);
+    return status;
+}
+
+const cli_command cli_cmd_noise = {
+    "noise", "the stochastic DDPM forward of images to t0", NOISE_USAGE,
+    "Writes x_t = sqrt(abar[t0-1]) x + sqrt(1 - abar[t0-1]) noise (the index t0 - 1, as the\n"
+    "published code), with the noise of E.npy (X's shape) or drawn with seed K.\n"
+    "  --size S            resolution an image input is resized to (default 256)\n"
+    "example: diffclip noise --x x0.npy --t0 500 --seed 7 --out xt.npy",
+    run_noise,
+};
+
+/* ---- reconstruct ---- */
+
+#define RECONSTRUCT_USAGE "reconstruct --model M --image IN [--t0 N] [--inv-steps S] " \
+                          "[--gen-steps S] -o OUT.png [--device D] [--threads N]"
+
+static int run_reconstruct(int argc, char **argv)
+{
+    const char *model_path = NULL, *image = NULL, *out = NULL;
+    int t0 = 500, inv_steps = 40, gen_steps = 40, head_channels = 0;
+    cli_runtime rt = {0};
+    const cli_option options[] = {
+        {"model", CLI_STRING, &model_path, 0}, {"image", CLI_STRING, &image, 0},
+        {"out", CLI_STRING, &out, 'o'},        {"t0", CLI_INT, &t0, 0},
+        {"inv-steps", CLI_INT, &inv_steps, 0}, {"gen-steps", CLI_INT, &gen_steps, 0},
+        {"head-channels", CLI_INT, &head_channels, 0}, CLI_RUNTIME_OPTIONS(rt),
+    };
+    int status =
+        cli_parse(argc, argv, options, COUNT(options), NULL, 0, NULL, RECONSTRUCT_USAGE);
+    if (!status)
+        status = require(argv[0], RECONSTRUCT_USAGE, model_path, "model");
+    if (!status)
+        status = require(argv[0], RECONSTRUCT_USAGE, image, "image");
+    if (!status)
+        status = require(argv[0], RECONSTRUCT_USAGE, out, "out");
+    if (status || (status = cli_apply_runtime(&rt)))
+        return status;
+    dc_model *model = cli_load_model(model_path, &rt, head_channels);
+    if (!model)
+        return CLI_EXIT_FAILURE;
+    dc_diffusion_options o;
+    dc_diffusion_options_init(&o, DC_DIFFUSION_OPTIONS_VERSION);
+    o.t0 = t0;
+    o.progress = cli_progress;
+    dc_tensor x0 = {0}, lat = {0}, rec = {0};
+    dc_image_metrics m;
+    status = read_images(image, model, &x0);
+    if (!status) {
+        o.steps = inv_steps;
+        dc_status s = dc_invert(model, &x0, &o, &lat);
+        o.steps = gen_steps;
+        if (s == DC_OK)
+            s = dc_generate(model, &lat, &o, &rec);
+        cli_progress_done();
+        if (s == DC_OK)
+            s = dc_compare_images(&rec, &x0, &m);
+        status = s == DC_OK ? write_result(out, &rec) : cli_library_error();
+    }
+    if (!status)
+        printf("MAE %.6f\nPSNR %.3f dB\nSSIM %.6f\n", m.mae, m.psnr, m.ssim);
+    dc_tensor_free(&x0), dc_tensor_free(&lat), dc_tensor_free(&rec);
+    dc_model_free(model);
+    return status;
+}
+
+const cli_command cli_cmd_reconstruct = {
+    "reconstruct", "inversion then generation: how faithful the latent is", RECONSTRUCT_USAGE,
+    "Inverts IN (resized to the model's resolution) to t0 and generates it back with the\n"
+    "same model, writes the reconstruction and prints the paper's reconstruction measures:\n"
+    "MAE and PSNR on [0, 1], SSIM (Gaussian window 11, sigma 1.5).\n"
+    "  --t0 N              (default 500)\n"
+    "  --inv-steps S       inversion steps (default 40)\n"
+    "  --gen-steps S       generation steps (default 40)\n"
+    "  --head-channels N   ADM channels per attention head (default 64)\n"
+    CLI_RUNTIME_HELP
+    "example: diffclip reconstruct --model celeba_hq.ckpt --image face.jpg -o rec.png",
+    run_reconstruct,
+};
