@@ -417,6 +417,16 @@ TEST(safetensors_headers_are_read_strictly)
         CHECKF(status == DC_EFORMAT && strncmp(dc_last_error(), "m.safetensors: ", 15) == 0,
                "header %zu: status %d (%s)", i, status, dc_last_error());
     }
+    /* A header of 128 bytes: the file starts with byte 0x80, like a pickle. */
+    char padded[129];
+    snprintf(padded, sizeof padded, "%-128s",
+             "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}");
+    safetensors_file(&f, padded, floats, 8);
+    CHECK(f.data[0] == 0x80);
+    CHECK_OK(io_checkpoint_read_buffer(f.data, f.size, "m.safetensors", &sd));
+    CHECK(sd.container == DC_CONTAINER_SAFETENSORS && sd.count == 1);
+    io_state_dict_free(&sd);
+    io_buffer_free(&f);
     /* A declared header length past the end of the file. */
     fx_le64(&f, 1ull << 40);
     pk_lit(&f, "{}");
