@@ -34,11 +34,12 @@ static int dispatch(const uint8_t *data, size_t size, const char *label, io_stat
         out->container = DC_CONTAINER_NPY;
         return read_npy(data, size, label, out);
     }
-    /* A legacy file starts with a pickle PROTO opcode; safetensors with a header length. */
-    if (data[0] == 0x80)
-        return io_torch_legacy_read(data, size, label, out);
+    /* Safetensors starts with its header length, which may begin with byte 0x80 as a
+     * legacy file's pickle PROTO opcode does; a pickle read as a length exceeds any file. */
     if (io_safetensors_detect(data, size))
         return io_safetensors_read(data, size, label, out);
+    if (data[0] == 0x80)
+        return io_torch_legacy_read(data, size, label, out);
     return dci_err(DC_EFORMAT,
                    "%s: not a checkpoint (torch.save, TorchScript, safetensors or .npy)", label);
 }

@@ -326,35 +326,34 @@ static int push_long(unpickler *u, const uint8_t *bytes, size_t n)
 
 /* ---- globals ---- */
 
-typedef struct allowed_global {
-    const char *module, *name;
+/* By qualified name "module.name" (protocol 4 may also split it elsewhere, to the same
+ * effect). */
+static const struct {
+    const char *name;
     io_pk_global_id id;
-    int dtype;
-} allowed_global;
-
-static const allowed_global allowed_globals[] = {
-    {"collections", "OrderedDict", IO_GLOBAL_ORDERED_DICT, 0},
-    {"torch._utils", "_rebuild_tensor", IO_GLOBAL_REBUILD_TENSOR, 0},
-    {"torch._utils", "_rebuild_tensor_v2", IO_GLOBAL_REBUILD_TENSOR_V2, 0},
-    {"torch._utils", "_rebuild_parameter", IO_GLOBAL_REBUILD_PARAMETER, 0},
-    {"torch._utils", "_rebuild_parameter_with_state", IO_GLOBAL_REBUILD_PARAMETER_WITH_STATE, 0},
-    {"torch._tensor", "_rebuild_from_type_v2", IO_GLOBAL_REBUILD_FROM_TYPE_V2, 0},
-    {"torch", "Tensor", IO_GLOBAL_TENSOR_CLASS, 0},
-    {"torch._tensor", "Tensor", IO_GLOBAL_TENSOR_CLASS, 0},
-    {"torch.nn.parameter", "Parameter", IO_GLOBAL_TENSOR_CLASS, 0},
-    {"builtins", "set", IO_GLOBAL_BUILTIN_LIST, 0},
-    {"builtins", "frozenset", IO_GLOBAL_BUILTIN_LIST, 0},
-    {"builtins", "list", IO_GLOBAL_BUILTIN_LIST, 0},
-    {"builtins", "tuple", IO_GLOBAL_BUILTIN_TUPLE, 0},
-    {"__builtin__", "set", IO_GLOBAL_BUILTIN_LIST, 0},
-    {"__builtin__", "frozenset", IO_GLOBAL_BUILTIN_LIST, 0},
-    {"__builtin__", "list", IO_GLOBAL_BUILTIN_LIST, 0},
-    {"__builtin__", "tuple", IO_GLOBAL_BUILTIN_TUPLE, 0},
-    {"torch.jit._pickle", "restore_type_tag", IO_GLOBAL_RESTORE_TYPE_TAG, 0},
-    {"torch.jit._pickle", "build_intlist", IO_GLOBAL_BUILD_LIST, 0},
-    {"torch.jit._pickle", "build_doublelist", IO_GLOBAL_BUILD_LIST, 0},
-    {"torch.jit._pickle", "build_boollist", IO_GLOBAL_BUILD_LIST, 0},
-    {"torch.jit._pickle", "build_tensorlist", IO_GLOBAL_BUILD_LIST, 0},
+} allowed_globals[] = {
+    {"collections.OrderedDict", IO_GLOBAL_ORDERED_DICT},
+    {"torch._utils._rebuild_tensor", IO_GLOBAL_REBUILD_TENSOR},
+    {"torch._utils._rebuild_tensor_v2", IO_GLOBAL_REBUILD_TENSOR_V2},
+    {"torch._utils._rebuild_parameter", IO_GLOBAL_REBUILD_PARAMETER},
+    {"torch._utils._rebuild_parameter_with_state", IO_GLOBAL_REBUILD_PARAMETER_WITH_STATE},
+    {"torch._tensor._rebuild_from_type_v2", IO_GLOBAL_REBUILD_FROM_TYPE_V2},
+    {"torch.Tensor", IO_GLOBAL_TENSOR_CLASS},
+    {"torch._tensor.Tensor", IO_GLOBAL_TENSOR_CLASS},
+    {"torch.nn.parameter.Parameter", IO_GLOBAL_TENSOR_CLASS},
+    {"builtins.set", IO_GLOBAL_BUILTIN_LIST},
+    {"builtins.frozenset", IO_GLOBAL_BUILTIN_LIST},
+    {"builtins.list", IO_GLOBAL_BUILTIN_LIST},
+    {"builtins.tuple", IO_GLOBAL_BUILTIN_TUPLE},
+    {"__builtin__.set", IO_GLOBAL_BUILTIN_LIST},
+    {"__builtin__.frozenset", IO_GLOBAL_BUILTIN_LIST},
+    {"__builtin__.list", IO_GLOBAL_BUILTIN_LIST},
+    {"__builtin__.tuple", IO_GLOBAL_BUILTIN_TUPLE},
+    {"torch.jit._pickle.restore_type_tag", IO_GLOBAL_RESTORE_TYPE_TAG},
+    {"torch.jit._pickle.build_intlist", IO_GLOBAL_BUILD_LIST},
+    {"torch.jit._pickle.build_doublelist", IO_GLOBAL_BUILD_LIST},
+    {"torch.jit._pickle.build_boollist", IO_GLOBAL_BUILD_LIST},
+    {"torch.jit._pickle.build_tensorlist", IO_GLOBAL_BUILD_LIST},
 };
 
 /* torch.XStorage and (files saved from a GPU before PyTorch 1.12) torch.cuda.XStorage. */
@@ -367,11 +366,14 @@ static const struct {
     {"ByteStorage", DC_UINT8},     {"BoolStorage", DC_BOOL},
 };
 
-static int is_script_module(const char *module, size_t length)
+/* The storage class name after "torch." or "torch.cuda.", or NULL. */
+static const char *storage_class_name(const char *full)
 {
-    static const char prefix[] = "__torch__";
-    size_t n = sizeof prefix - 1;
-    return length >= n && memcmp(module, prefix, n) == 0 && (length == n || module[n] == '.');
+    const char *rest = strncmp(full, "torch.cuda.", 11) == 0 ? full + 11
+                       : strncmp(full, "torch.", 6) == 0   ? full + 6
+                                                           : NULL;
+    size_t n = rest ? strlen(rest) : 0;
+    return n > 7 && !strchr(rest, '.') && strcmp(rest + n - 7, "Storage") == 0 ? rest : NULL;
 }
 
 static int push_global(unpickler *u, const char *module, size_t module_length,
@@ -382,32 +384,30 @@ static int push_global(unpickler *u, const char *module, size_t module_length,
         return fail(u, "bad global name");
     char full[MAX_GLOBAL_NAME];
     snprintf(full, sizeof full, "%.*s.%.*s", (int)module_length, module, (int)name_length, name);
-    char module_z[MAX_GLOBAL_NAME], name_z[MAX_GLOBAL_NAME];
-    snprintf(module_z, sizeof module_z, "%.*s", (int)module_length, module);
-    snprintf(name_z, sizeof name_z, "%.*s", (int)name_length, name);
 
     io_pk_global_id id = IO_GLOBAL_ORDERED_DICT;
     dc_dtype dtype = DC_FLOAT32;
     int found = 0;
     for (size_t i = 0; !found && i < sizeof allowed_globals / sizeof allowed_globals[0]; i++) {
-        if (strcmp(allowed_globals[i].module, module_z) == 0 &&
-            strcmp(allowed_globals[i].name, name_z) == 0) {
+        if (strcmp(allowed_globals[i].name, full) == 0) {
             id = allowed_globals[i].id;
             found = 1;
         }
     }
-    if (!found && (strcmp(module_z, "torch") == 0 || strcmp(module_z, "torch.cuda") == 0)) {
+    const char *storage = found ? NULL : storage_class_name(full);
+    if (storage) {
         for (size_t i = 0; !found && i < sizeof storage_classes / sizeof storage_classes[0]; i++) {
-            if (strcmp(storage_classes[i].name, name_z) == 0) {
+            if (strcmp(storage_classes[i].name, storage) == 0) {
                 id = IO_GLOBAL_STORAGE_CLASS;
                 dtype = storage_classes[i].dtype;
                 found = 1;
             }
         }
-        if (!found && name_length > 7 && strcmp(name_z + name_length - 7, "Storage") == 0)
+        if (!found)
             return dci_err(DC_EFORMAT, "%s: unsupported tensor type %s", u->pk->label, full);
     }
-    if (!found && u->pk->allow_script_classes && is_script_module(module, module_length)) {
+    /* __torch__ or __torch__.*: TorchScript classes, only in TorchScript archives. */
+    if (!found && u->pk->allow_script_classes && strncmp(full, "__torch__.", 10) == 0) {
         id = IO_GLOBAL_SCRIPT_CLASS;
         found = 1;
     }

@@ -7,6 +7,11 @@
 #include "json.h"
 #include "limits.h"
 
+/* A view with 0 strides (expand) reads each stored element many times: a tiny file could
+ * otherwise make us allocate and fill gigabytes. Real checkpoints expand little (position
+ * ids and the like), so the bytes that views add beyond their storages are capped per file. */
+#define MAX_EXPANDED_BYTES ((uint64_t)256 << 20)
+
 void io_sd_builder_init(io_sd_builder *b, io_state_dict *sd, dc_container container,
                         const char *label)
 {
@@ -143,11 +148,21 @@ int io_sd_append_view(io_sd_builder *b, const char *prefix, const char *name,
     if (!empty && (overflow || last >= s->numel))
         return dci_err(DC_EFORMAT, "%s: tensor %s%s lies outside its storage %s", b->label,
                        prefix, name, s->key);
+    size_t element = dc_dtype_size(s->dtype);
+    int ok;
+    uint64_t bytes = io_shape_bytes(view->ndim, view->shape, element, &ok);
+    if (ok && bytes > s->numel * element) {
+        b->expanded_bytes += bytes - s->numel * element;
+        if (b->expanded_bytes > MAX_EXPANDED_BYTES)
+            return dci_err(DC_EFORMAT, "%s: tensor %s%s: expanded views exceed %llu MiB",
+                           b->label, prefix, name,
+                           (unsigned long long)(MAX_EXPANDED_BYTES >> 20));
+    }
     void *data;
     DCI_TRY(io_sd_append(b, prefix, name, s->dtype, view->ndim, view->shape, &data));
     if (data) {
         const dc_tensor *t = &b->sd->tensors[b->sd->count - 1].value;
-        copy_view(data, s->data, dc_dtype_size(s->dtype), view, (uint64_t)dc_tensor_numel(t));
+        copy_view(data, s->data, element, view, (uint64_t)dc_tensor_numel(t));
     }
     return DC_OK;
 }

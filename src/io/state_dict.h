@@ -13,6 +13,7 @@ typedef struct io_sd_builder {
     io_state_dict *sd;
     size_t capacity;
     uint64_t total_bytes;
+    uint64_t expanded_bytes;         /* dense bytes of views beyond their storages' bytes */
     const char *label;
     io_storage_resolver resolve;
     void *resolve_context;

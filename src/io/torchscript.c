@@ -47,7 +47,7 @@ static int compare_refs(const void *a, const void *b)
 static int list_contains(const name_list *list, const char *name, size_t length)
 {
     name_ref key = {name, length};
-    return bsearch(&key, list->names, list->count, sizeof key, compare_refs) != NULL;
+    return list->count && bsearch(&key, list->names, list->count, sizeof key, compare_refs) != NULL;
 }
 
 /* ["a", "b", ] as the TorchScript printer writes it, on one line. */
@@ -189,7 +189,8 @@ static int read_classes(class_table *t, io_zip *zip, const char *folder)
         DCI_TRY(io_zip_read(zip, e, &text, &size));
         DCI_TRY(parse_source(t, module, (const char *)text, size));
     }
-    qsort(t->classes, t->count, sizeof *t->classes, compare_classes);
+    if (t->count)
+        qsort(t->classes, t->count, sizeof *t->classes, compare_classes);
     for (size_t i = 1; i < t->count; i++)
         if (strcmp(t->classes[i - 1].name, t->classes[i].name) == 0)
             return dci_err(DC_EFORMAT, "%s: TorchScript class %s defined twice", t->label,
@@ -210,6 +211,8 @@ static void free_classes(class_table *t)
 static const script_class *find_class(const class_table *t, const char *name)
 {
     script_class key = {.name = (char *)name};
+    if (!t->count)
+        return NULL;
     return bsearch(&key, t->classes, t->count, sizeof key, compare_classes);
 }
 
