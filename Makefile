@@ -1,5 +1,6 @@
 # libdiffclip build. `make deps` installs what the build and tests need (Debian 12);
-# `make` builds lib/ and build/bin/diffclip; `make test` runs unit and golden tests.
+# `make` builds lib/ and build/bin/diffclip; `make test` runs unit and golden tests, then the
+# Python, Rust and C++ bindings' tests (`make test-python`, `test-rust`, `test-cpp`: one of them).
 #   LIBTORCH=dir   build against an official or pip LibTorch (2.x, CUDA) instead of Debian's
 #   GOLDEN=dir     conformance cases (default ../shared/golden)
 #   CLIP_DATA=dir  CLIP vocabulary and templates (default ../shared/clip)
@@ -54,7 +55,7 @@ GOLDEN_SRCS  := $(sort $(wildcard test/golden/*.c))
 TEST_BINS    := $(UNIT_SRCS:test/%.c=$(BUILD)/test/%) $(GOLDEN_SRCS:test/%.c=$(BUILD)/test/%)
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 
-.PHONY: all deps test install uninstall clean unicode-tables
+.PHONY: all deps test test-python test-rust test-cpp install uninstall clean unicode-tables
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -92,12 +93,15 @@ $(BUILD)/obj/test/%.o: test/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Isrc -Itest $(CFLAGS) -c $< -o $@
 
+# Debian's cargo only when no cargo (a rustup toolchain, say) is on PATH already.
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	    build-essential pkg-config libtorch-dev libopenblas0-pthread \
 	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
 	    python3 python3-torch python3-numpy abigail-tools unicode-data
+	command -v cargo >/dev/null 2>&1 || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cargo
 
 # The tokenizer's Unicode and HTML tables are generated and committed (a build needs neither
 # Python nor unicode-data); this regenerates them from unicode-data and Python's html module.
@@ -107,8 +111,19 @@ unicode-tables:
 	$(PYTHON) tools/gen_tokenizer_tables.py $(UNICODE_DATA) > src/nn/tokenizer_tables.c.tmp
 	mv src/nn/tokenizer_tables.c.tmp src/nn/tokenizer_tables.c
 
+# The bindings' suites (test/bindings/*.sh) run after the C tests and count in the same
+# closing line; test-python, test-rust and test-cpp run one of them.
+BINDING_TESTS := test/bindings/python.sh test/bindings/rust.sh test/bindings/cpp.sh
+TEST_ENV = DC_GOLDEN=$(abspath $(GOLDEN)) DC_CLIP_DATA=$(abspath $(CLIP_DATA)) DC_CLI=$(CLI) \
+           DIFFCLIP_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) DIFFCLIP_LIB_DIR=$(abspath $(LIBOUT)) \
+           CARGO_TARGET_DIR=$(abspath $(BUILD))/rust BUILD=$(abspath $(BUILD)) PYTHON=$(PYTHON) \
+           CXX="$(CXX)"
+
 test: all $(TEST_BINS)
-	@DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_CLI=$(CLI) sh test/run.sh $(TEST_BINS)
+	@$(TEST_ENV) sh test/run.sh $(TEST_BINS) $(BINDING_TESTS)
+
+test-python test-rust test-cpp: test-%: all
+	@$(TEST_ENV) sh test/run.sh test/bindings/$*.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
