@@ -45,8 +45,13 @@ int ct_parse_device(const char *name, int *device);
 int ct_manual_seed(uint64_t seed);
 
 /* ---- pools ---- */
+/* The mark identifies the pool (its nesting depth). Ending a pool also ends any inner pool
+ * left open (an error path); ending a pool that is already ended does nothing. Handles are
+ * pooled on the thread that made them: free or keep them on that thread. */
 size_t ct_pool_begin(void);
 void ct_pool_end(size_t mark, ct_tensor *const *keep, size_t nkeep);
+/* Number of tensor handles alive in the process (debugging and leak tests). */
+size_t ct_live_handles(void);
 
 /* ---- creation, host transfer, metadata ---- */
 void ct_free(ct_tensor *t);                   /* NULL is fine; also removes it from a pool */
@@ -66,6 +71,8 @@ int ct_contiguous(ct_tensor **out, const ct_tensor *t);
 /* Channels-last memory format for 4-d tensors (values unchanged). */
 int ct_to_channels_last(ct_tensor **out, const ct_tensor *t);
 
+/* Metadata of a NULL tensor (or a bad dim) is -1 (ct_dtype: (dc_dtype)-1) with a message;
+ * ct_device(NULL) is CT_CPU. */
 int ct_ndim(const ct_tensor *t);
 int64_t ct_size(const ct_tensor *t, int dim);                   /* dim may be negative */
 int64_t ct_numel(const ct_tensor *t);
