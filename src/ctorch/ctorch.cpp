@@ -222,13 +222,19 @@ static at::TensorOptions options(dc_dtype dtype, int device)
     return at::TensorOptions().dtype(scalar_type(dtype)).device(torch_device(device));
 }
 
-/* Sizes of a new tensor: non-negative. */
-static at::IntArrayRef new_shape(int ndim, const int64_t *shape)
+/* Sizes of a new tensor: non-negative, with a byte count that fits in size_t (shapes may
+ * come from files). */
+static at::IntArrayRef new_shape(int ndim, const int64_t *shape, dc_dtype dtype)
 {
     at::IntArrayRef sizes = int_array(ndim, shape, "shape");
-    for (int64_t n : sizes)
+    size_t bytes = c10::elementSize(scalar_type(dtype));
+    for (int64_t n : sizes) {
         if (n < 0)
             throw failure(DC_EINVAL, "negative size %lld in shape", static_cast<long long>(n));
+        if (__builtin_mul_overflow(bytes, static_cast<size_t>(n), &bytes) ||
+            bytes > static_cast<size_t>(INT64_MAX))
+            throw failure(DC_ENOMEM, "shape is too large");
+    }
     return sizes;
 }
 
@@ -354,24 +360,15 @@ extern "C" void ct_free(ct_tensor *t)
     destroy(t);
 }
 
-static size_t byte_count(int64_t numel, size_t element_size)
-{
-    size_t bytes;
-    if (numel < 0 || __builtin_mul_overflow(static_cast<size_t>(numel), element_size, &bytes))
-        throw failure(DC_ENOMEM, "tensor of %lld elements is too large",
-                      static_cast<long long>(numel));
-    return bytes;
-}
-
 extern "C" int ct_from_host(ct_tensor **out, const void *data, dc_dtype dtype, int ndim,
                             const int64_t *shape, int device)
 {
     return produce(__func__, out, {}, [&] {
-        at::IntArrayRef sizes = new_shape(ndim, shape);
         at::ScalarType type = scalar_type(dtype);
+        at::IntArrayRef sizes = new_shape(ndim, shape, dtype);
         at::Device target = torch_device(device);
         at::Tensor host = at::empty(sizes, at::TensorOptions().dtype(type));
-        size_t bytes = byte_count(host.numel(), host.element_size());
+        size_t bytes = host.nbytes();
         if (bytes > 0) {
             if (!data)
                 throw failure(DC_EINVAL, "data is NULL");
@@ -388,7 +385,7 @@ extern "C" int ct_to_host(const ct_tensor *t, void *dst, size_t dst_bytes)
         at::Tensor c = t->t.detach().contiguous();
         if (!c.is_cpu())
             c = c.to(at::kCPU);
-        size_t bytes = byte_count(c.numel(), c.element_size());
+        size_t bytes = c.nbytes();
         if (bytes != dst_bytes)
             throw failure(DC_EINVAL, "destination holds %zu bytes, tensor has %zu", dst_bytes,
                           bytes);
@@ -403,21 +400,24 @@ extern "C" int ct_to_host(const ct_tensor *t, void *dst, size_t dst_bytes)
 
 extern "C" int ct_zeros(ct_tensor **out, dc_dtype dtype, int ndim, const int64_t *shape, int device)
 {
-    return produce(__func__, out, {},
-                   [&] { return at::zeros(new_shape(ndim, shape), options(dtype, device)); });
+    return produce(__func__, out, {}, [&] {
+        return at::zeros(new_shape(ndim, shape, dtype), options(dtype, device));
+    });
 }
 
 extern "C" int ct_full(ct_tensor **out, double value, dc_dtype dtype, int ndim,
                        const int64_t *shape, int device)
 {
-    return produce(__func__, out, {},
-                   [&] { return at::full(new_shape(ndim, shape), value, options(dtype, device)); });
+    return produce(__func__, out, {}, [&] {
+        return at::full(new_shape(ndim, shape, dtype), value, options(dtype, device));
+    });
 }
 
 extern "C" int ct_randn(ct_tensor **out, dc_dtype dtype, int ndim, const int64_t *shape, int device)
 {
-    return produce(__func__, out, {},
-                   [&] { return at::randn(new_shape(ndim, shape), options(dtype, device)); });
+    return produce(__func__, out, {}, [&] {
+        return at::randn(new_shape(ndim, shape, dtype), options(dtype, device));
+    });
 }
 
 extern "C" int ct_scalar(ct_tensor **out, double value, dc_dtype dtype, int device)
@@ -545,6 +545,9 @@ extern "C" int ct_grad(ct_tensor **out, const ct_tensor *t)
     *out = nullptr;
     CT_REQUIRE(t);
     return guarded(__func__, [&] {
+        /* Only leaves accumulate gradients (reading a non-leaf's would also warn). */
+        if (!t->t.is_leaf())
+            return static_cast<int>(DC_OK);
         const at::Tensor &grad = t->t.grad();
         if (grad.defined())
             *out = wrap(grad);

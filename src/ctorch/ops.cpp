@@ -160,7 +160,7 @@ extern "C" int ct_cat(ct_tensor **out, ct_tensor *const *tensors, size_t count, 
                 throw failure(DC_EINVAL, "tensors[%zu] is NULL", i);
             list.push_back(tensors[i]->t);
         }
-        return at::cat(list, dim);
+        return at::cat(at::TensorList(list), dim);
     });
 }
 

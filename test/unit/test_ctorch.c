@@ -154,6 +154,9 @@ CT_TEST(creation_functions)
     CHECK_STATUS(ct_zeros(&z, (dc_dtype)42, 2, shape, CT_CPU), DC_EINVAL);
     CHECK_STATUS(ct_zeros(&z, DC_FLOAT32, -1, shape, CT_CPU), DC_EINVAL);
     CHECK_STATUS(ct_from_host(&z, NULL, DC_FLOAT32, 2, shape, CT_CPU), DC_EINVAL);
+    const int64_t huge[] = {INT64_MAX / 2, 4};
+    CHECK_STATUS(ct_zeros(&z, DC_FLOAT32, 2, huge, CT_CPU), DC_ENOMEM);
+    CHECK_STATUS(ct_from_host(&z, ramp16, DC_FLOAT32, 2, huge, CT_CPU), DC_ENOMEM);
 }
 
 /* ---- elementwise and reductions ---- */
@@ -661,6 +664,8 @@ CT_TEST(gradient_of_sum_of_squares_is_twice_x)
     CHECK_OK(ct_grad(&g, x));
     CHECK(g != NULL);
     CHECK_VALUES(g, 0, 2, -4, 1);
+    CHECK_OK(ct_grad(&g, sq)); /* not a leaf: no gradient kept */
+    CHECK(g == NULL);
     /* a second backward (fresh graph) accumulates */
     CHECK_OK(ct_mul(&sq, x, x));
     CHECK_OK(ct_sum(&loss, sq));
