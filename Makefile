@@ -1,5 +1,6 @@
 # libdiffclip build. `make deps` installs what the build and tests need (Debian 12);
-# `make` builds lib/ and build/bin/diffclip; `make test` runs unit and golden tests.
+# `make` builds lib/ and build/bin/diffclip; `make test` runs unit and golden tests;
+# `make bench` builds and runs the benchmark programs test/bench/*.c (never run by make test).
 #   LIBTORCH=dir   build against an official or pip LibTorch (2.x, CUDA) instead of Debian's
 #   GOLDEN=dir     conformance cases (default ../shared/golden)
 #   CLIP_DATA=dir  CLIP vocabulary and templates (default ../shared/clip)
@@ -56,8 +57,10 @@ UNIT_SRCS    := $(sort $(wildcard test/unit/*.c))
 GOLDEN_SRCS  := $(sort $(wildcard test/golden/*.c))
 TEST_BINS    := $(UNIT_SRCS:test/%.c=$(BUILD)/test/%) $(GOLDEN_SRCS:test/%.c=$(BUILD)/test/%)
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
+BENCH_SRCS   := $(sort $(wildcard test/bench/*.c))
+BENCH_BINS   := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps faceapi test install uninstall clean unicode-tables
+.PHONY: all deps faceapi test bench install uninstall clean unicode-tables
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -90,6 +93,11 @@ $(CLI): $(CLI_OBJS) $(SHARED_LIB)
 $(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CXX) -o $@ $< $(HARNESS_OBJS) $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
+
+# Benchmarks are programs over the static library, run one after another by `make bench`.
+$(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CXX) -o $@ $< $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 
 $(BUILD)/obj/test/%.o: test/%.c
 	@mkdir -p $(@D)
@@ -137,6 +145,9 @@ unicode-tables:
 
 test: all $(TEST_BINS)
 	@DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_FACEAPI=$(FACEAPI) DC_CLI=$(CLI) sh test/run.sh $(TEST_BINS)
+
+bench: $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; DC_CLIP_DATA=$(CLIP_DATA) $$b || exit 1; done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin

@@ -396,6 +396,12 @@ DC_API int dc_clip_embed_dim(const dc_clip *clip);
  * bicubic resize of the shorter side to the input size (no antialias), centre crop, CLIP's
  * mean and std. */
 DC_API dc_status dc_clip_preprocess(dc_clip *clip, const dc_tensor *x, dc_tensor *out);
+/* CLIP's own preprocessing of a photo (clip.load's transform for PIL images): the shorter
+ * side resized to the input size S as torchvision's Resize(S, BICUBIC) does it on a PIL
+ * image (Pillow's 8-bit bicubic resampling, reproduced bit for bit), centre crop S x S,
+ * x / 255, CLIP's mean and std -> float32 (1, 3, S, S) for dc_clip_encode_image. */
+DC_API dc_status dc_clip_preprocess_image(const dc_clip *clip, const dc_image *img,
+                                          dc_tensor *out);
 /* x: preprocessed float32 (N, 3, S, S) -> float32 (N, embed_dim), not normalised. */
 DC_API dc_status dc_clip_encode_image(dc_clip *clip, const dc_tensor *x, dc_tensor *features);
 /* tokens: int64 or int32 (N, 77) CLIP tokens -> float32 (N, embed_dim), not normalised. */

@@ -24,6 +24,13 @@ int io_image_crop_resize(const dc_image *img, int x, int y, int side, int size, 
  * support scaled by the reduction factor) as DiffusionCLIP's `img.resize(..., ANTIALIAS)`;
  * output 1x3xHxW float32 in [-1, 1] computed as (v / 255 - 0.5) * 2. */
 int io_image_to_tensor(const dc_image *img, int size, dc_tensor *out);
+typedef enum io_resample_filter { IO_FILTER_LANCZOS = 0, IO_FILTER_BICUBIC = 1 } io_resample_filter;
+
+/* torchvision's Resize(size, filter) of the shorter side (the longer one to
+ * int(size * long / short)) then CenterCrop(size), on a PIL image: Pillow's Image.resize with
+ * that filter (8-bit path), bit for bit -> a size x size RGB image. */
+int io_image_resize_crop(const dc_image *img, int size, io_resample_filter filter,
+                         dc_image *out);
 /* torchvision save_image: clamp((x + 1) / 2, 0, 1) * 255 + 0.5, truncated to uint8. */
 int io_tensor_to_image(const dc_tensor *t, int64_t index, dc_image *out);
 
