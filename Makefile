@@ -1,15 +1,19 @@
 # libdiffclip build. `make deps` installs what the build and tests need (Debian 12);
 # `make` builds lib/ and build/bin/diffclip; `make test` runs unit and golden tests, then the
-# Python, Rust and C++ bindings' tests (`make test-python`, `test-rust`, `test-cpp`: one of them).
+# Python, Rust and C++ bindings' tests (`make test-python`, `test-rust`, `test-cpp`: one of them);
+# `make bench` builds and runs the benchmark programs test/bench/*.c (never run by make test).
 #   LIBTORCH=dir   build against an official or pip LibTorch (2.x, CUDA) instead of Debian's
 #   GOLDEN=dir     conformance cases (default ../shared/golden)
 #   CLIP_DATA=dir  CLIP vocabulary and templates (default ../shared/clip)
+#   FACEAPI=dir    face-api's face recognition weights (default third_party/face-api, made by
+#                  `make faceapi`, which `make deps` runs)
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
 LIBDIR    ?= $(PREFIX)/lib
 GOLDEN    ?= ../shared/golden
 CLIP_DATA ?= ../shared/clip
+FACEAPI   ?= third_party/face-api
 LIBTORCH  ?=
 LIBOUT    ?= lib
 
@@ -54,8 +58,11 @@ UNIT_SRCS    := $(sort $(wildcard test/unit/*.c))
 GOLDEN_SRCS  := $(sort $(wildcard test/golden/*.c))
 TEST_BINS    := $(UNIT_SRCS:test/%.c=$(BUILD)/test/%) $(GOLDEN_SRCS:test/%.c=$(BUILD)/test/%)
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
+BENCH_SRCS   := $(sort $(wildcard test/bench/*.c))
+BENCH_BINS   := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test test-python test-rust test-cpp install uninstall clean unicode-tables
+.PHONY: all deps faceapi test test-python test-rust test-cpp bench install uninstall clean \
+        unicode-tables
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -89,19 +96,49 @@ $(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CXX) -o $@ $< $(HARNESS_OBJS) $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 
+# Benchmarks are programs over the static library, run one after another by `make bench`.
+$(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CXX) -o $@ $< $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
+
 $(BUILD)/obj/test/%.o: test/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Isrc -Itest $(CFLAGS) -c $< -o $@
 
-# Debian's cargo only when no cargo (a rustup toolchain, say) is on PATH already.
+# python3-skimage and python-matplotlib-data hold the face photographs of the face descriptor
+# test (skimage/data/astronaut.png, matplotlib's sample_data/grace_hopper.jpg). Debian's cargo
+# only when no cargo (a rustup toolchain, say) is on PATH already.
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	    build-essential pkg-config libtorch-dev libopenblas0-pthread \
 	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
-	    python3 python3-torch python3-numpy abigail-tools unicode-data
+	    python3 python3-torch python3-numpy abigail-tools unicode-data \
+	    python3-skimage python-matplotlib-data
 	command -v cargo >/dev/null 2>&1 || \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cargo
+	$(MAKE) faceapi
+
+# The face descriptor's weights from the npm package @vladmandic/face-api (MIT; the dlib
+# weights are public domain), the tarball pinned by its sha256 (npm integrity
+# sha512-WDMmK3CfNLo8jylWqMoQgf4nIst3M0fzx1dnac96wv/dvMTN4DxC/Pq1DGtduDk1lktCamQ3MIDXFnvrdHTXDw==).
+# Uses whatever npm is on PATH.
+FACEAPI_VERSION := 1.7.15
+FACEAPI_SHA256  := 0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031
+FACEAPI_TARBALL := $(FACEAPI)/vladmandic-face-api-$(FACEAPI_VERSION).tgz
+FACEAPI_MODEL   := face_recognition_model.bin face_recognition_model-weights_manifest.json
+
+faceapi: $(FACEAPI)/face_recognition_model-weights_manifest.json
+
+$(FACEAPI_TARBALL):
+	@command -v npm >/dev/null 2>&1 || { echo "make faceapi: npm is not on PATH; install Node.js with npm" >&2; exit 1; }
+	mkdir -p $(FACEAPI)
+	cd $(FACEAPI) && npm pack --silent @vladmandic/face-api@$(FACEAPI_VERSION) >/dev/null
+
+$(FACEAPI)/face_recognition_model-weights_manifest.json: $(FACEAPI_TARBALL)
+	@echo "$(FACEAPI_SHA256)  $<" | sha256sum -c --quiet - || { echo "make faceapi: $< does not have the pinned sha256; removed" >&2; rm -f $<; exit 1; }
+	tar -xzf $< -C $(FACEAPI) --strip-components=2 $(addprefix package/model/,$(FACEAPI_MODEL))
+	touch $@
 
 # The tokenizer's Unicode and HTML tables are generated and committed (a build needs neither
 # Python nor unicode-data); this regenerates them from unicode-data and Python's html module.
@@ -115,6 +152,7 @@ unicode-tables:
 # closing line; test-python, test-rust and test-cpp run one of them.
 BINDING_TESTS := test/bindings/python.sh test/bindings/rust.sh test/bindings/cpp.sh
 TEST_ENV = DC_GOLDEN=$(abspath $(GOLDEN)) DC_CLIP_DATA=$(abspath $(CLIP_DATA)) DC_CLI=$(CLI) \
+           DC_FACEAPI=$(FACEAPI) \
            DIFFCLIP_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) DIFFCLIP_LIB_DIR=$(abspath $(LIBOUT)) \
            CARGO_TARGET_DIR=$(abspath $(BUILD))/rust BUILD=$(abspath $(BUILD)) PYTHON=$(PYTHON) \
            CXX="$(CXX)"
@@ -124,6 +162,9 @@ test: all $(TEST_BINS)
 
 test-python test-rust test-cpp: test-%: all
 	@$(TEST_ENV) sh test/run.sh test/bindings/$*.sh
+
+bench: $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; DC_CLIP_DATA=$(CLIP_DATA) $$b || exit 1; done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin

@@ -92,8 +92,9 @@ double golden_tolerance(const float *golden, size_t n);
 double relative_l2(const float *a, const float *b, size_t n);
 
 /* Runs the built CLI (environment variable DC_CLI) with `args` (a shell-quoted string),
- * capturing stdout and stderr together into `out`. Returns the exit status, or -1 when the
- * CLI cannot be run (then the test is marked failed). */
-int run_cli(const char *args, char *out, size_t size);
+ * stdout into `out` and stderr into `err` (or into `out` too when err is NULL). Returns the
+ * exit status, or -1 when the CLI cannot be run (then the test is marked failed, or skipped
+ * without DC_CLI outside CI). */
+int run_cli(const char *args, char *out, size_t out_size, char *err, size_t err_size);
 
 #endif

@@ -7,6 +7,7 @@
 #include "../ctorch/ctorch.h"
 #include "../finetune/losses.h"
 #include "../io/checkpoint.h"
+#include "../io/image.h"
 #include "../nn/clip.h"
 #include "../nn/idnet.h"
 #include "convert.h"
@@ -118,6 +119,37 @@ static dc_status clip_forward(dc_clip *clip, const dc_tensor *in, dc_tensor *out
 DC_API dc_status dc_clip_preprocess(dc_clip *clip, const dc_tensor *x, dc_tensor *out)
 {
     return clip_forward(clip, x, out, nn_clip_preprocess);
+}
+
+DC_API dc_status dc_clip_preprocess_image(const dc_clip *clip, const dc_image *img,
+                                          dc_tensor *out)
+{
+    if (!out)
+        return dci_err(DC_EINVAL, "dc_clip_preprocess_image: output is NULL");
+    memset(out, 0, sizeof *out);
+    if (!clip || !img)
+        return dci_err(DC_EINVAL, "dc_clip_preprocess_image: NULL argument");
+    int size = dc_clip_input_size(clip);
+    dc_image crop;
+    DCI_TRY(io_image_resize_crop(img, size, IO_FILTER_BICUBIC, &crop));
+    size_t plane = (size_t)size * (size_t)size;
+    float *data = malloc(plane * 3 * sizeof *data);
+    if (!data) {
+        dc_image_free(&crop);
+        return dci_err(DC_ENOMEM, "dc_clip_preprocess_image: out of memory");
+    }
+    /* ToTensor then Normalize, in float32 as torchvision computes them */
+    float lut[3][256];
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++)
+            lut[c][v] = ((float)v / 255.0f - nn_clip_mean[c]) / nn_clip_std[c];
+    for (size_t i = 0; i < plane; i++)
+        for (int c = 0; c < 3; c++)
+            data[(size_t)c * plane + i] = lut[c][crop.data[i * 3 + c]];
+    dc_image_free(&crop);
+    *out = (dc_tensor){.dtype = DC_FLOAT32, .ndim = 4, .shape = {1, 3, size, size},
+                       .data = data};
+    return DC_OK;
 }
 
 DC_API dc_status dc_clip_encode_image(dc_clip *clip, const dc_tensor *x, dc_tensor *features)

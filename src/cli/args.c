@@ -131,3 +131,45 @@ int cli_parse(int argc, char **argv, const cli_option *options, size_t count,
         *positional_count = npos;
     return 0;
 }
+
+int cli_check_required(const char *command, const char *usage, const cli_option *options,
+                       size_t count, const char *const *required)
+{
+    for (const char *const *name = required; *name; name++)
+        for (size_t i = 0; i < count; i++)
+            if (options[i].type == CLI_STRING && strcmp(options[i].name, *name) == 0 &&
+                !*(const char **)options[i].target)
+                return cli_command_usage_error(command, usage, "--%s is required", *name);
+    return 0;
+}
+
+/* The device names the library takes: cpu, auto, cuda, cuda:N. */
+static int valid_device(const char *name)
+{
+    if (strcmp(name, "cpu") == 0 || strcmp(name, "auto") == 0 || strcmp(name, "cuda") == 0)
+        return 1;
+    if (strncmp(name, "cuda:", 5) != 0 || !name[5])
+        return 0;
+    return strspn(name + 5, "0123456789") == strlen(name + 5);
+}
+
+int cli_compute_apply(const char *command, const char *usage, const cli_compute *compute)
+{
+    if (!valid_device(compute->device))
+        return cli_command_usage_error(command, usage,
+                                       "--device wants cpu, cuda, cuda:N or auto, not '%s'",
+                                       compute->device);
+    if (strncmp(compute->device, "cuda", 4) == 0 && !dc_cuda_available()) {
+        fprintf(stderr, "diffclip: %s: --device %s: CUDA is not available\n", command,
+                compute->device);
+        return CLI_EXIT_FAILURE;
+    }
+    if (compute->threads == -1)
+        return 0;
+    if (compute->threads < 1)
+        return cli_command_usage_error(command, usage, "--threads wants a count >= 1, not %d",
+                                       compute->threads);
+    if (dc_set_num_threads(compute->threads) != DC_OK)
+        return cli_library_error();
+    return 0;
+}

@@ -38,4 +38,27 @@ int cli_parse(int argc, char **argv, const cli_option *options, size_t count,
 int cli_command_usage_error(const char *command, const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The usage error "--NAME is required" for the first of the NULL-terminated `required`
+ * names whose option (a CLI_STRING) was not given; 0 when all were. */
+int cli_check_required(const char *command, const char *usage, const cli_option *options,
+                       size_t count, const char *const *required);
+
+/* --device and --threads, which every command that computes takes. */
+typedef struct cli_compute {
+    const char *device;
+    int threads;                   /* -1 when not given: the library's default */
+} cli_compute;
+
+#define CLI_COMPUTE_DEFAULTS {"auto", -1}
+#define CLI_COMPUTE_OPTIONS(compute)                                                       \
+    {"device", CLI_STRING, &(compute)->device, 0},                                         \
+    {"threads", CLI_INT, &(compute)->threads, 0}
+#define CLI_COMPUTE_HELP                                                                   \
+    "  --device D        cpu, cuda, cuda:N or auto (default auto: CUDA when available)\n" \
+    "  --threads N       CPU threads (default: $DIFFCLIP_NUM_THREADS, else one per core)\n"
+
+/* Checks --device and --threads (a usage error otherwise; CUDA asked for without CUDA is
+ * a failure) and applies --threads. */
+int cli_compute_apply(const char *command, const char *usage, const cli_compute *compute);
+
 #endif

@@ -15,37 +15,34 @@ typedef struct cli_command {
 
 /* Every command, NULL-terminated, in the order `diffclip help` lists them. */
 extern const cli_command *const cli_commands[];
+/* The command called `name`, or NULL. */
+const cli_command *cli_find_command(const char *name);
 
-/* The commands, each in src/cli/cmd_NAME.c. */
-extern const cli_command cli_cmd_inspect;
-extern const cli_command cli_cmd_eps;
-extern const cli_command cli_cmd_invert;
-extern const cli_command cli_cmd_generate;
-extern const cli_command cli_cmd_noise;
-extern const cli_command cli_cmd_reconstruct;
+/* The commands: inspect in cmd_inspect.c; eps, invert, generate, noise, reconstruct in
+ * cmd_diffusion.c; the CLIP commands' descriptions in commands.c, their code in
+ * cmd_tokenize.c, cmd_clip.c (clip-image, clip-text, clip-loss, clip-score), cmd_id_loss.c. */
+extern const cli_command cli_cmd_inspect, cli_cmd_eps, cli_cmd_invert, cli_cmd_generate,
+    cli_cmd_noise, cli_cmd_reconstruct, cli_cmd_tokenize, cli_cmd_clip_image,
+    cli_cmd_clip_text, cli_cmd_clip_loss, cli_cmd_clip_score, cli_cmd_id_loss;
+int cli_run_tokenize(int argc, char **argv);
+int cli_run_clip_image(int argc, char **argv);
+int cli_run_clip_text(int argc, char **argv);
+int cli_run_clip_loss(int argc, char **argv);
+int cli_run_clip_score(int argc, char **argv);
+int cli_run_id_loss(int argc, char **argv);
 
 /* "diffclip: MESSAGE" on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "diffclip: dc_last_error()" on stderr; returns CLI_EXIT_FAILURE. */
 int cli_library_error(void);
+/* "diffclip: PATH: dc_last_error()" (the path once, if the message starts with it) on
+ * stderr, for a failure caused by the content of the file PATH; returns CLI_EXIT_FAILURE. */
+int cli_file_error(const char *path);
 
-/* Options every computing command takes. */
-typedef struct cli_runtime {
-    const char *device;              /* NULL: the library's default ("auto") */
-    int threads;                     /* 0: the library's default (the core count) */
-} cli_runtime;
-
-/* The option-table entries of --device and --threads. */
-#define CLI_RUNTIME_OPTIONS(rt) \
-    {"device", CLI_STRING, &(rt).device, 0}, {"threads", CLI_INT, &(rt).threads, 0}
-#define CLI_RUNTIME_HELP \
-    "  --device D          cpu, cuda, cuda:N or auto (default auto)\n" \
-    "  --threads N         CPU threads (default: the number of cores)\n"
-
-/* Applies --threads; CLI_EXIT_OK or an exit status after printing the error. */
-int cli_apply_runtime(const cli_runtime *rt);
-/* Loads a diffusion model on rt->device; prints the error and returns NULL on failure. */
-dc_model *cli_load_model(const char *path, const cli_runtime *rt, int head_channels);
+struct cli_compute;
+/* Loads a diffusion model on compute->device; prints the error and returns NULL on failure. */
+dc_model *cli_load_model(const char *path, const struct cli_compute *compute,
+                         int head_channels);
 /* A dc_progress_fn printing a one-line progress bar on a terminal (stderr), nothing
  * otherwise. `user` is unused. */
 int cli_progress(void *user, const dc_progress *p);

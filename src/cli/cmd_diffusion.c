@@ -23,13 +23,6 @@ static int write_result(const char *path, const dc_tensor *t)
     return cli_write_image_or_array(path, t) == DC_OK ? CLI_EXIT_OK : cli_library_error();
 }
 
-static int require(const char *command, const char *usage, const char *value, const char *name)
-{
-    if (value)
-        return CLI_EXIT_OK;
-    return cli_command_usage_error(command, usage, "--%s is required", name);
-}
-
 /* ---- eps ---- */
 
 #define EPS_USAGE "eps --model M --x X.npy --t T.npy --out OUT.npy [--head-channels N] " \
@@ -39,24 +32,19 @@ static int run_eps(int argc, char **argv)
 {
     const char *model_path = NULL, *x_path = NULL, *t_path = NULL, *out = NULL;
     int head_channels = 0;
-    cli_runtime rt = {0};
+    cli_compute compute = CLI_COMPUTE_DEFAULTS;
     const cli_option options[] = {
         {"model", CLI_STRING, &model_path, 0}, {"x", CLI_STRING, &x_path, 0},
         {"t", CLI_STRING, &t_path, 0},         {"out", CLI_STRING, &out, 'o'},
-        {"head-channels", CLI_INT, &head_channels, 0}, CLI_RUNTIME_OPTIONS(rt),
+        {"head-channels", CLI_INT, &head_channels, 0}, CLI_COMPUTE_OPTIONS(&compute),
     };
+    static const char *const required[] = {"model", "x", "t", "out", NULL};
     int status = cli_parse(argc, argv, options, COUNT(options), NULL, 0, NULL, EPS_USAGE);
     if (!status)
-        status = require(argv[0], EPS_USAGE, model_path, "model");
-    if (!status)
-        status = require(argv[0], EPS_USAGE, x_path, "x");
-    if (!status)
-        status = require(argv[0], EPS_USAGE, t_path, "t");
-    if (!status)
-        status = require(argv[0], EPS_USAGE, out, "out");
-    if (status || (status = cli_apply_runtime(&rt)))
+        status = cli_check_required(argv[0], EPS_USAGE, options, COUNT(options), required);
+    if (status || (status = cli_compute_apply(argv[0], EPS_USAGE, &compute)))
         return status;
-    dc_model *model = cli_load_model(model_path, &rt, head_channels);
+    dc_model *model = cli_load_model(model_path, &compute, head_channels);
     if (!model)
         return CLI_EXIT_FAILURE;
     dc_tensor x = {0}, t = {0}, eps = {0};
@@ -75,7 +63,7 @@ const cli_command cli_cmd_eps = {
     "Writes model(x, t) with every output channel (6 for learned-sigma models: eps, then the\n"
     "variance output). X.npy is float32 (N, 3, H, W) in [-1, 1]; T.npy float32 (N).\n"
     "  --head-channels N   ADM channels per attention head (default 64, as published)\n"
-    CLI_RUNTIME_HELP
+    CLI_COMPUTE_HELP
     "example: diffclip eps --model celeba_hq.ckpt --x x.npy --t t.npy --out eps.npy",
     run_eps,
 };
@@ -86,12 +74,12 @@ typedef struct sampling_args {
     const char *model_path, *input, *out;
     int t0, steps, seed, ddpm, head_channels;
     double eta;
-    cli_runtime rt;
+    cli_compute compute;
 } sampling_args;
 
 static int run_sampling(int argc, char **argv, const char *usage, int generating)
 {
-    sampling_args a = {.t0 = 500, .steps = 40, .seed = 1234};
+    sampling_args a = {.t0 = 500, .steps = 40, .seed = 1234, .compute = CLI_COMPUTE_DEFAULTS};
     const cli_option options[] = {
         {"model", CLI_STRING, &a.model_path, 0},
         {generating ? "latent" : "x", CLI_STRING, &a.input, 0},
@@ -99,24 +87,21 @@ static int run_sampling(int argc, char **argv, const char *usage, int generating
         {"t0", CLI_INT, &a.t0, 0},
         {"steps", CLI_INT, &a.steps, 0},
         {"head-channels", CLI_INT, &a.head_channels, 0},
-        CLI_RUNTIME_OPTIONS(a.rt),
+        CLI_COMPUTE_OPTIONS(&a.compute),
         {"eta", CLI_DOUBLE, &a.eta, 0},
         {"seed", CLI_INT, &a.seed, 0},
         {"ddpm", CLI_FLAG, &a.ddpm, 0},
     };
     size_t count = generating ? COUNT(options) : COUNT(options) - 3;
+    const char *const required[] = {"model", generating ? "latent" : "x", "out", NULL};
     int status = cli_parse(argc, argv, options, count, NULL, 0, NULL, usage);
     if (!status)
-        status = require(argv[0], usage, a.model_path, "model");
-    if (!status)
-        status = require(argv[0], usage, a.input, generating ? "latent" : "x");
-    if (!status)
-        status = require(argv[0], usage, a.out, "out");
+        status = cli_check_required(argv[0], usage, options, count, required);
     if (!status && a.seed < 0)
         status = cli_command_usage_error(argv[0], usage, "--seed must be >= 0");
-    if (status || (status = cli_apply_runtime(&a.rt)))
+    if (status || (status = cli_compute_apply(argv[0], usage, &a.compute)))
         return status;
-    dc_model *model = cli_load_model(a.model_path, &a.rt, a.head_channels);
+    dc_model *model = cli_load_model(a.model_path, &a.compute, a.head_channels);
     if (!model)
         return CLI_EXIT_FAILURE;
     dc_diffusion_options o;
@@ -154,7 +139,7 @@ const cli_command cli_cmd_invert = {
     "  --t0 N              the latent's timestep (default 500; 301, 401, 601 are common)\n"
     "  --steps S           inversion steps (default 40)\n"
     "  --head-channels N   ADM channels per attention head (default 64)\n"
-    CLI_RUNTIME_HELP
+    CLI_COMPUTE_HELP
     "example: diffclip invert --model celeba_hq.ckpt --x face.png --t0 500 --out lat.npy",
     run_invert,
 };
@@ -178,7 +163,7 @@ const cli_command cli_cmd_generate = {
     "  --seed K            seed of the random draws (default 1234)\n"
     "  --ddpm              Markovian DDPM sampling (every step)\n"
     "  --head-channels N   ADM channels per attention head (default 64)\n"
-    CLI_RUNTIME_HELP
+    CLI_COMPUTE_HELP
     "example: diffclip generate --model celeba_hq.ckpt --latent lat.npy --out face.png",
     run_generate,
 };
@@ -197,11 +182,10 @@ static int run_noise(int argc, char **argv)
         {"out", CLI_STRING, &out, 'o'},  {"t0", CLI_INT, &t0, 0},
         {"seed", CLI_INT, &seed, 0},     {"size", CLI_INT, &size, 0},
     };
+    static const char *const required[] = {"x", "out", NULL};
     int status = cli_parse(argc, argv, options, COUNT(options), NULL, 0, NULL, NOISE_USAGE);
     if (!status)
-        status = require(argv[0], NOISE_USAGE, x_path, "x");
-    if (!status)
-        status = require(argv[0], NOISE_USAGE, out, "out");
+        status = cli_check_required(argv[0], NOISE_USAGE, options, COUNT(options), required);
     if (!status && t0 < 0)
         status = cli_command_usage_error(argv[0], NOISE_USAGE, "--t0 is required");
     if (!status && (noise_path != NULL) == (seed >= 0))
@@ -243,24 +227,22 @@ static int run_reconstruct(int argc, char **argv)
 {
     const char *model_path = NULL, *image = NULL, *out = NULL;
     int t0 = 500, inv_steps = 40, gen_steps = 40, head_channels = 0;
-    cli_runtime rt = {0};
+    cli_compute compute = CLI_COMPUTE_DEFAULTS;
     const cli_option options[] = {
         {"model", CLI_STRING, &model_path, 0}, {"image", CLI_STRING, &image, 0},
         {"out", CLI_STRING, &out, 'o'},        {"t0", CLI_INT, &t0, 0},
         {"inv-steps", CLI_INT, &inv_steps, 0}, {"gen-steps", CLI_INT, &gen_steps, 0},
-        {"head-channels", CLI_INT, &head_channels, 0}, CLI_RUNTIME_OPTIONS(rt),
+        {"head-channels", CLI_INT, &head_channels, 0}, CLI_COMPUTE_OPTIONS(&compute),
     };
+    static const char *const required[] = {"model", "image", "out", NULL};
     int status =
         cli_parse(argc, argv, options, COUNT(options), NULL, 0, NULL, RECONSTRUCT_USAGE);
     if (!status)
-        status = require(argv[0], RECONSTRUCT_USAGE, model_path, "model");
-    if (!status)
-        status = require(argv[0], RECONSTRUCT_USAGE, image, "image");
-    if (!status)
-        status = require(argv[0], RECONSTRUCT_USAGE, out, "out");
-    if (status || (status = cli_apply_runtime(&rt)))
+        status = cli_check_required(argv[0], RECONSTRUCT_USAGE, options, COUNT(options),
+                                    required);
+    if (status || (status = cli_compute_apply(argv[0], RECONSTRUCT_USAGE, &compute)))
         return status;
-    dc_model *model = cli_load_model(model_path, &rt, head_channels);
+    dc_model *model = cli_load_model(model_path, &compute, head_channels);
     if (!model)
         return CLI_EXIT_FAILURE;
     dc_diffusion_options o;
@@ -297,7 +279,7 @@ const cli_command cli_cmd_reconstruct = {
     "  --inv-steps S       inversion steps (default 40)\n"
     "  --gen-steps S       generation steps (default 40)\n"
     "  --head-channels N   ADM channels per attention head (default 64)\n"
-    CLI_RUNTIME_HELP
+    CLI_COMPUTE_HELP
     "example: diffclip reconstruct --model celeba_hq.ckpt --image face.jpg -o rec.png",
     run_reconstruct,
 };

@@ -24,8 +24,8 @@ static void print_tensor(const char *name, const dc_tensor *t)
 
 static int describe_model(const char *path, int head_channels)
 {
-    cli_runtime rt = {.device = "cpu"};
-    dc_model *model = cli_load_model(path, &rt, head_channels);
+    cli_compute compute = {"cpu", -1};
+    dc_model *model = cli_load_model(path, &compute, head_channels);
     if (!model)
         return CLI_EXIT_FAILURE;
     char text[4096];

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cli.h"
+
 int cli_has_extension(const char *path, const char *ext)
 {
     size_t n = strlen(path), e = strlen(ext);
@@ -22,6 +24,36 @@ dc_status cli_read_image_or_array(const char *path, int size, dc_tensor *out)
     s = dc_image_to_tensor(&img, size, out);
     dc_image_free(&img);
     return s;
+}
+
+static void print_shape(FILE *out, const dc_tensor *t)
+{
+    fputc('(', out);
+    for (int d = 0; d < t->ndim; d++)
+        fprintf(out, d ? ", %lld" : "%lld", (long long)t->shape[d]);
+    fputc(')', out);
+}
+
+int cli_read_images(const char *path, int size, const dc_tensor *like, dc_tensor *out)
+{
+    if (cli_read_image_or_array(path, size, out) != DC_OK)
+        return cli_file_error(path);
+    int ok = out->dtype == DC_FLOAT32 && out->ndim == 4 && out->shape[0] > 0 &&
+             out->shape[1] == 3 && out->shape[2] > 0 && out->shape[3] > 0;
+    for (int d = 0; ok && like && d < 4; d++)
+        ok = out->shape[d] == like->shape[d];
+    if (ok)
+        return 0;
+    fprintf(stderr, "diffclip: %s: expected float32 images ", path);
+    if (like)
+        print_shape(stderr, like);
+    else
+        fputs("(N, 3, H, W)", stderr);
+    fprintf(stderr, ", got %s ", dc_dtype_name(out->dtype) ? dc_dtype_name(out->dtype) : "?");
+    print_shape(stderr, out);
+    fputc('\n', stderr);
+    dc_tensor_free(out);
+    return CLI_EXIT_FAILURE;
 }
 
 dc_status cli_write_strip(const char *path, const dc_tensor *const *tensors, int count)

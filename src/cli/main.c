@@ -4,14 +4,6 @@
 
 #include "cli.h"
 
-static const cli_command *find_command(const char *name)
-{
-    for (const cli_command *const *c = cli_commands; *c; c++)
-        if (strcmp((*c)->name, name) == 0)
-            return *c;
-    return NULL;
-}
-
 static void print_overview(FILE *out)
 {
     fprintf(out, "usage: diffclip COMMAND [OPTIONS]\n\ncommands:\n");
@@ -26,7 +18,7 @@ static int help(int argc, char **argv)
         print_overview(stdout);
         return 0;
     }
-    const cli_command *c = find_command(argv[1]);
+    const cli_command *c = cli_find_command(argv[1]);
     if (!c)
         return cli_usage_error("help: unknown command '%s'", argv[1]);
     printf("usage: diffclip %s\n\n%s\n", c->usage, c->help);
@@ -46,7 +38,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0)
         return help(argc - 1, argv + 1);
-    const cli_command *c = find_command(argv[1]);
+    const cli_command *c = cli_find_command(argv[1]);
     if (!c)
         return cli_usage_error("unknown command '%s' (see 'diffclip help')", argv[1]);
     return c->run(argc - 1, argv + 1);

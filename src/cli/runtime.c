@@ -1,22 +1,15 @@
-/* What computing commands share: threads, devices, model loading, progress display. */
+/* What the diffusion commands share: model loading and the progress display. */
 #include <stdio.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "cli.h"
 
-int cli_apply_runtime(const cli_runtime *rt)
-{
-    if (rt->threads != 0 && dc_set_num_threads(rt->threads) != DC_OK)
-        return cli_library_error();
-    return CLI_EXIT_OK;
-}
-
-dc_model *cli_load_model(const char *path, const cli_runtime *rt, int head_channels)
+dc_model *cli_load_model(const char *path, const cli_compute *compute, int head_channels)
 {
     dc_model_options o;
     dc_model_options_init(&o, DC_MODEL_OPTIONS_VERSION);
-    if (rt->device)
-        o.device = rt->device;
+    o.device = compute->device;
     o.head_channels = head_channels;
     dc_model *model = NULL;
     if (dc_model_load(&model, path, &o) != DC_OK) {

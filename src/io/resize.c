@@ -1,6 +1,6 @@
-/* Images <-> NCHW float tensors, bit-exact with the Python pipeline DiffusionCLIP uses:
- * torchvision's CenterCrop offsets, Pillow's Image.resize(..., LANCZOS) (libImaging/Resample.c,
- * 8-bit path) and torchvision's save_image rounding. */
+/* Images <-> NCHW float tensors, bit-exact with the Python pipelines DiffusionCLIP and CLIP
+ * use: torchvision's CenterCrop offsets and Resize sizes, Pillow's Image.resize(..., LANCZOS
+ * or BICUBIC) (libImaging/Resample.c, 8-bit path) and torchvision's save_image rounding. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,7 @@
 #endif
 
 /* Pillow's fixed-point weights: 8 bits of pixel, 2 bits of headroom for the filter's gain. */
-enum { PRECISION_BITS = 32 - 8 - 2, LANCZOS_SUPPORT = 3 };
+enum { PRECISION_BITS = 32 - 8 - 2 };
 
 static double sinc(double x)
 {
@@ -29,8 +29,32 @@ static double lanczos(double x)
     return (-3.0 <= x && x < 3.0) ? sinc(x) * sinc(x / 3) : 0.0;
 }
 
+/* Pillow's bicubic_filter: Keys' cubic convolution with a = -0.5. */
+static double bicubic(double x)
+{
+    const double a = -0.5;
+    if (x < 0.0)
+        x = -x;
+    if (x < 1.0)
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+    if (x < 2.0)
+        return (((x - 5) * x + 8) * x - 4) * a;
+    return 0.0;
+}
+
+typedef struct resample_filter {
+    double (*fn)(double);
+    double support;
+} resample_filter;
+
+static const resample_filter FILTERS[] = {
+    [IO_FILTER_LANCZOS] = {lanczos, 3.0},
+    [IO_FILTER_BICUBIC] = {bicubic, 2.0},
+};
+
 /* Per output index: the first input index, the number of taps and `taps` fixed-point
- * weights. Pillow's precompute_coeffs and normalize_coeffs_8bpc, step for step. */
+ * weights. Pillow's precompute_coeffs and normalize_coeffs_8bpc, step for step, for the
+ * output indices first .. first + count - 1 of a resize from in_size to out_size. */
 typedef struct resample_kernel {
     int taps;       /* stride of `weights` */
     int *first;
@@ -45,22 +69,24 @@ static void kernel_free(resample_kernel *k)
     free(k->weights);
 }
 
-static int kernel_init(resample_kernel *k, int in_size, int out_size)
+static int kernel_init(resample_kernel *k, const resample_filter *f, int in_size, int out_size,
+                       int first, int count)
 {
     double scale = (double)in_size / out_size;
     double filter_scale = scale < 1.0 ? 1.0 : scale;
-    double support = LANCZOS_SUPPORT * filter_scale;
+    double support = f->support * filter_scale;
     k->taps = (int)ceil(support) * 2 + 1;
-    k->first = malloc(sizeof(int) * (size_t)out_size);
-    k->count = malloc(sizeof(int) * (size_t)out_size);
-    k->weights = malloc(sizeof(int32_t) * (size_t)out_size * (size_t)k->taps);
+    k->first = malloc(sizeof(int) * (size_t)count);
+    k->count = malloc(sizeof(int) * (size_t)count);
+    k->weights = malloc(sizeof(int32_t) * (size_t)count * (size_t)k->taps);
     double *w = malloc(sizeof(double) * (size_t)k->taps);
     if (!k->first || !k->count || !k->weights || !w) {
         kernel_free(k);
         free(w);
         return dci_err(DC_ENOMEM, "resize: out of memory");
     }
-    for (int xx = 0; xx < out_size; xx++) {
+    for (int i = 0; i < count; i++) {
+        int xx = first + i;
         double center = (xx + 0.5) * scale;
         double ss = 1.0 / filter_scale, ww = 0.0;
         int xmin = (int)(center - support + 0.5);
@@ -71,10 +97,10 @@ static int kernel_init(resample_kernel *k, int in_size, int out_size)
             xmax = in_size;
         xmax -= xmin;
         for (int x = 0; x < xmax; x++) {
-            w[x] = lanczos((x + xmin - center + 0.5) * ss);
+            w[x] = f->fn((x + xmin - center + 0.5) * ss);
             ww += w[x];
         }
-        int32_t *fixed = k->weights + (size_t)xx * k->taps;
+        int32_t *fixed = k->weights + (size_t)i * k->taps;
         for (int x = 0; x < k->taps; x++) {
             double v = 0.0;
             if (x < xmax)
@@ -82,8 +108,8 @@ static int kernel_init(resample_kernel *k, int in_size, int out_size)
             fixed[x] = v < 0 ? (int32_t)(-0.5 + v * (1 << PRECISION_BITS))
                              : (int32_t)(0.5 + v * (1 << PRECISION_BITS));
         }
-        k->first[xx] = xmin;
-        k->count[xx] = xmax;
+        k->first[i] = xmin;
+        k->count[i] = xmax;
     }
     free(w);
     return DC_OK;
@@ -115,32 +141,51 @@ static void resample_line(const resample_kernel *k, int out_size, const uint8_t 
     }
 }
 
-/* Pillow's ImagingResample for a square crop to size x size: horizontal pass into an 8-bit
- * image, then vertical pass; both skipped when the size does not change. */
-static int resample_square(const uint8_t *in, size_t in_stride, int side, int size,
-                           uint8_t *out)
+/* The window (left, top, out_w x out_h) of Pillow's ImagingResample of an in_w x in_h RGB
+ * image to full_w x full_h: horizontal pass into an 8-bit image, then vertical pass, each
+ * skipped when it keeps the size. A window of the resized image is exactly its crop: every
+ * output sample depends on its own kernel only. */
+static int resample_window(const uint8_t *in, size_t in_stride, int in_w, int in_h,
+                           int full_w, int full_h, int left, int top, int out_w, int out_h,
+                           const resample_filter *f, uint8_t *out)
 {
-    size_t out_stride = (size_t)size * 3;
-    if (side == size) {
-        for (int y = 0; y < size; y++)
-            memcpy(out + (size_t)y * out_stride, in + (size_t)y * in_stride, out_stride);
-        return DC_OK;
-    }
+    size_t out_stride = (size_t)out_w * 3;
+    const uint8_t *rows = in + (size_t)left * 3;   /* out_w wide, in_h tall */
+    size_t rows_stride = in_stride;
+    uint8_t *wide = NULL;
     resample_kernel k;
-    DCI_TRY(kernel_init(&k, side, size));
-    uint8_t *wide = malloc(out_stride * (size_t)side);   /* size wide, side tall */
-    if (!wide) {
+    if (in_w != full_w) {
+        wide = malloc(out_stride * (size_t)in_h);
+        if (!wide)
+            return dci_err(DC_ENOMEM, "resize: out of memory");
+        int st = kernel_init(&k, f, in_w, full_w, left, out_w);
+        if (st != DC_OK) {
+            free(wide);
+            return st;
+        }
+        for (int y = 0; y < in_h; y++)
+            resample_line(&k, out_w, in + (size_t)y * in_stride, 3, wide + (size_t)y * out_stride,
+                          3);
         kernel_free(&k);
-        return dci_err(DC_ENOMEM, "resize: out of memory");
+        rows = wide;
+        rows_stride = out_stride;
     }
-    for (int y = 0; y < side; y++)
-        resample_line(&k, size, in + (size_t)y * in_stride, 3, wide + (size_t)y * out_stride, 3);
-    for (int x = 0; x < size; x++)
-        resample_line(&k, size, wide + (size_t)x * 3, out_stride, out + (size_t)x * 3,
-                      out_stride);
+    int st = DC_OK;
+    if (in_h != full_h) {
+        st = kernel_init(&k, f, in_h, full_h, top, out_h);
+        if (st == DC_OK) {
+            for (int x = 0; x < out_w; x++)
+                resample_line(&k, out_h, rows + (size_t)x * 3, rows_stride, out + (size_t)x * 3,
+                              out_stride);
+            kernel_free(&k);
+        }
+    } else {
+        for (int y = 0; y < out_h; y++)
+            memcpy(out + (size_t)y * out_stride, rows + (size_t)(top + y) * rows_stride,
+                   out_stride);
+    }
     free(wide);
-    kernel_free(&k);
-    return DC_OK;
+    return st;
 }
 
 /* torchvision's center_crop: int(round((w - s) / 2.0)) with Python's half-to-even round. */
@@ -150,38 +195,104 @@ static int centre_offset(int excess)
     return excess % 2 == 0 ? half : half + (half & 1);
 }
 
+void io_image_centre_square(int width, int height, int *x, int *y, int *side)
+{
+    *side = width < height ? width : height;
+    *x = centre_offset(width - *side);
+    *y = centre_offset(height - *side);
+}
+
+static int check_image(const dc_image *img, const char *what)
+{
+    if (!img || !img->data)
+        return dci_err(DC_EINVAL, "%s: image is NULL", what);
+    if (img->channels != 3 || img->width <= 0 || img->height <= 0 ||
+        img->width > IO_MAX_IMAGE_SIDE || img->height > IO_MAX_IMAGE_SIDE)
+        return dci_err(DC_EINVAL, "%s: image is %d x %d x %d, expected RGB of 1..%d per side",
+                       what, img->width, img->height, img->channels, IO_MAX_IMAGE_SIDE);
+    return DC_OK;
+}
+
+static int check_size(int size, const char *what)
+{
+    if (size <= 0 || size > IO_MAX_IMAGE_SIDE)
+        return dci_err(DC_EINVAL, "%s: size %d is out of range 1..%d", what, size,
+                       IO_MAX_IMAGE_SIDE);
+    return DC_OK;
+}
+
+int io_image_crop_resize(const dc_image *img, int x, int y, int side, int size, dc_image *out)
+{
+    if (!out)
+        return dci_err(DC_EINVAL, "crop_resize: output is NULL");
+    memset(out, 0, sizeof *out);
+    DCI_TRY(check_image(img, "crop_resize"));
+    DCI_TRY(check_size(size, "crop_resize"));
+    if (x < 0 || y < 0 || side <= 0 || side > img->width - x || side > img->height - y)
+        return dci_err(DC_EINVAL, "crop_resize: box (%d, %d) side %d is not inside the %d x %d "
+                       "image", x, y, side, img->width, img->height);
+    uint8_t *pixels = malloc((size_t)size * size * 3);
+    if (!pixels)
+        return dci_err(DC_ENOMEM, "crop_resize: out of memory");
+    size_t in_stride = (size_t)img->width * 3;
+    int status = resample_window(img->data + (size_t)y * in_stride + (size_t)x * 3, in_stride,
+                                 side, side, size, size, 0, 0, size, size,
+                                 &FILTERS[IO_FILTER_LANCZOS], pixels);
+    if (status != DC_OK) {
+        free(pixels);
+        return status;
+    }
+    *out = (dc_image){.width = size, .height = size, .channels = 3, .data = pixels};
+    return DC_OK;
+}
+
+int io_image_resize_crop(const dc_image *img, int size, io_resample_filter filter,
+                         dc_image *out)
+{
+    if (!out)
+        return dci_err(DC_EINVAL, "resize_crop: output is NULL");
+    memset(out, 0, sizeof *out);
+    DCI_TRY(check_image(img, "resize_crop"));
+    DCI_TRY(check_size(size, "resize_crop"));
+    if (filter != IO_FILTER_LANCZOS && filter != IO_FILTER_BICUBIC)
+        return dci_err(DC_EINVAL, "resize_crop: unknown filter %d", (int)filter);
+    /* torchvision's _compute_resized_output_size: int(size * long / short), exact in double */
+    int w = img->width, h = img->height, full_w = size, full_h = size;
+    if (w <= h)
+        full_h = (int)((double)size * h / w);
+    else
+        full_w = (int)((double)size * w / h);
+    uint8_t *pixels = malloc((size_t)size * size * 3);
+    if (!pixels)
+        return dci_err(DC_ENOMEM, "resize_crop: out of memory");
+    int st = resample_window(img->data, (size_t)w * 3, w, h, full_w, full_h,
+                             centre_offset(full_w - size), centre_offset(full_h - size), size,
+                             size, &FILTERS[filter], pixels);
+    if (st != DC_OK) {
+        free(pixels);
+        return st;
+    }
+    *out = (dc_image){.width = size, .height = size, .channels = 3, .data = pixels};
+    return DC_OK;
+}
+
 int io_image_to_tensor(const dc_image *img, int size, dc_tensor *out)
 {
     if (!out)
         return dci_err(DC_EINVAL, "image_to_tensor: output is NULL");
     memset(out, 0, sizeof *out);
-    if (!img || !img->data)
-        return dci_err(DC_EINVAL, "image_to_tensor: image is NULL");
-    if (img->channels != 3 || img->width <= 0 || img->height <= 0 ||
-        img->width > IO_MAX_IMAGE_SIDE || img->height > IO_MAX_IMAGE_SIDE)
-        return dci_err(DC_EINVAL, "image_to_tensor: image is %d x %d x %d, expected RGB of 1..%d "
-                       "per side", img->width, img->height, img->channels, IO_MAX_IMAGE_SIDE);
-    if (size <= 0 || size > IO_MAX_IMAGE_SIDE)
-        return dci_err(DC_EINVAL, "image_to_tensor: size %d is out of range 1..%d", size,
-                       IO_MAX_IMAGE_SIDE);
+    DCI_TRY(check_image(img, "image_to_tensor"));
+    DCI_TRY(check_size(size, "image_to_tensor"));
 
-    int side = img->width < img->height ? img->width : img->height;
-    size_t in_stride = (size_t)img->width * 3;
-    const uint8_t *crop = img->data + (size_t)centre_offset(img->height - side) * in_stride +
-                          (size_t)centre_offset(img->width - side) * 3;
+    int x, y, side;
+    io_image_centre_square(img->width, img->height, &x, &y, &side);
+    dc_image resized;
+    DCI_TRY(io_image_crop_resize(img, x, y, side, size, &resized));
     size_t plane = (size_t)size * size;
-    uint8_t *resized = malloc(plane * 3);
     float *data = malloc(sizeof(float) * plane * 3);
-    if (!resized || !data) {
-        free(resized);
-        free(data);
+    if (!data) {
+        free(resized.data);
         return dci_err(DC_ENOMEM, "image_to_tensor: out of memory");
-    }
-    int status = resample_square(crop, in_stride, side, size, resized);
-    if (status != DC_OK) {
-        free(resized);
-        free(data);
-        return status;
     }
     /* As DiffusionCLIP: np.array(img) / 255 in float64, cast to float32, then (x - 0.5) * 2. */
     float lut[256];
@@ -189,8 +300,8 @@ int io_image_to_tensor(const dc_image *img, int size, dc_tensor *out)
         lut[v] = ((float)(v / 255.0) - 0.5f) * 2.0f;
     for (size_t i = 0; i < plane; i++)
         for (int c = 0; c < 3; c++)
-            data[c * plane + i] = lut[resized[i * 3 + c]];
-    free(resized);
+            data[c * plane + i] = lut[resized.data[i * 3 + c]];
+    free(resized.data);
     *out = (dc_tensor){.dtype = DC_FLOAT32, .ndim = 4, .shape = {1, 3, size, size}, .data = data};
     return DC_OK;
 }

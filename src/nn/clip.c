@@ -614,8 +614,8 @@ int nn_clip_encode_text(const nn_clip *clip, const ct_tensor *tokens, ct_tensor 
  * DiffusionCLIP preprocessing
  * ------------------------------------------------------------------------------------- */
 
-static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
-static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+const float nn_clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+const float nn_clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 
 /* torchvision's centre-crop offset int(round((size - crop) / 2.0)): Python rounds halves to
  * even. */
@@ -642,8 +642,8 @@ static int preprocess(ct_tensor **out, const void *resolution, const ct_tensor *
     DCI_TRY(ct_narrow(&rows, resized, 2, crop_offset(nh, r), r));
     DCI_TRY(ct_narrow(&crop, rows, 3, crop_offset(nw, r), r));
     int device = ct_device(x);
-    DCI_TRY(ct_from_host(&mean, clip_mean, DC_FLOAT32, 4, SHAPE(1, 3, 1, 1), device));
-    DCI_TRY(ct_from_host(&std, clip_std, DC_FLOAT32, 4, SHAPE(1, 3, 1, 1), device));
+    DCI_TRY(ct_from_host(&mean, nn_clip_mean, DC_FLOAT32, 4, SHAPE(1, 3, 1, 1), device));
+    DCI_TRY(ct_from_host(&std, nn_clip_std, DC_FLOAT32, 4, SHAPE(1, 3, 1, 1), device));
     DCI_TRY(ct_sub(&centred, crop, mean));
     return ct_div(out, centred, std);
 }

@@ -43,6 +43,9 @@ int nn_clip_encode_image(const nn_clip *clip, const ct_tensor *x, ct_tensor **fe
  * taken at each row's first highest token (the end-of-text token). */
 int nn_clip_encode_text(const nn_clip *clip, const ct_tensor *tokens, ct_tensor **features);
 
+/* CLIP's Normalize: the per-channel (R, G, B) mean and std of its training images. */
+extern const float nn_clip_mean[3], nn_clip_std[3];
+
 /* DiffusionCLIP's preprocessing of [-1, 1] images (N, 3, H, W) for encode_image: (x+1)/2,
  * bicubic resize (align_corners false, no antialias) of the shorter side to R as
  * torchvision's Resize(R) sizes it, centre crop R x R, CLIP mean/std. Differentiable. */

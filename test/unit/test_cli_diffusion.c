@@ -35,19 +35,19 @@ TEST(cli_eps_invert_generate_noise_match_golden)
     path_join(xt, sizeof xt, tmp, "xt.npy");
     snprintf(args, sizeof args, "eps --model '%s/model.pt' --x '%s/x.npy' --t '%s/t.npy' "
              "--out '%s' --device cpu --threads 2", dir, dir, dir, e);
-    CHECKF(run_cli(args, out, sizeof out) == 0, "%s", out);
+    CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
     CHECK(close_to_golden(e, dir, "eps.npy"));
     snprintf(args, sizeof args, "invert --model '%s/model_legacy.pt' --x '%s/x0.npy' --t0 300 "
              "--steps 8 --out '%s'", dir, dir, l);
-    CHECKF(run_cli(args, out, sizeof out) == 0, "%s", out);
+    CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
     CHECK(close_to_golden(l, dir, "lat.npy"));
     snprintf(args, sizeof args, "generate --model '%s/model.pt' --latent '%s/lat.npy' "
              "--t0 300 --steps 4 -o '%s'", dir, dir, r);
-    CHECKF(run_cli(args, out, sizeof out) == 0, "%s", out);
+    CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
     CHECK(close_to_golden(r, dir, "rec.npy"));
     snprintf(args, sizeof args, "noise --x '%s/x0.npy' --t0 300 --noise '%s/noise.npy' "
              "--out '%s'", dir, dir, xt);
-    CHECKF(run_cli(args, out, sizeof out) == 0, "%s", out);
+    CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
     CHECK(close_to_golden(xt, dir, "xt_ddpm.npy"));
 }
 
@@ -59,14 +59,14 @@ TEST(cli_reconstruct_writes_an_image_and_prints_measures)
     path_join(png, sizeof png, test_tmpdir(), "rec.png");
     snprintf(args, sizeof args, "generate --model '%s/model.pt' --latent '%s/lat.npy' "
              "--t0 300 --steps 4 --out '%s'", dir, dir, png);
-    CHECKF(run_cli(args, out, sizeof out) == 0, "%s", out);
+    CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
     dc_image img;
     CHECK_OK(dc_image_read(png, &img));
     CHECK(img.width == 2 * 32 && img.height == 32);   /* the two images side by side */
     dc_image_free(&img);
     snprintf(args, sizeof args, "reconstruct --model '%s/model.pt' --image '%s' --t0 300 "
              "--inv-steps 8 --gen-steps 4 -o '%s'", dir, png, png);
-    CHECKF(run_cli(args, out, sizeof out) == 0, "%s", out);
+    CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
     double mae, psnr, ssim;
     CHECKF(sscanf(out, "MAE %lf\nPSNR %lf dB\nSSIM %lf", &mae, &psnr, &ssim) == 3, "%s", out);
     CHECK(mae > 0 && mae < 0.5 && psnr > 5 && ssim > 0 && ssim <= 1);
@@ -81,7 +81,7 @@ TEST(cli_inspect_model_prints_the_inferred_architecture)
     if (!golden_case("adm_unet", dir, sizeof dir))
         return;
     snprintf(args, sizeof args, "inspect --model --head-channels 16 '%s/model.pt'", dir);
-    CHECKF(run_cli(args, out, sizeof out) == 0, "%s", out);
+    CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
     CHECK(strstr(out, "family adm") && strstr(out, "out_channels 6") &&
           strstr(out, "channel_mult 1,2,2") && strstr(out, "attention_resolutions 16,8") &&
           strstr(out, "head_channels 16"));
@@ -90,13 +90,12 @@ TEST(cli_inspect_model_prints_the_inferred_architecture)
 TEST(cli_diffusion_usage_and_file_errors)
 {
     char out[8192];
-    CHECK(run_cli("invert --model m.pt --out x.npy", out, sizeof out) == 2);
+    CHECK(run_cli("invert --model m.pt --out x.npy", out, sizeof out, NULL, 0) == 2);
     CHECK(strstr(out, "--x is required") && strstr(out, "usage: diffclip invert"));
-    CHECK(run_cli("generate --latent l.npy --out o.npy --bogus 1", out, sizeof out) == 2);
-    CHECK(run_cli("noise --x x.npy --t0 300 --out o.npy", out, sizeof out) == 2);
+    CHECK(run_cli("generate --latent l.npy --out o.npy --bogus 1", out, sizeof out, NULL, 0) == 2);
+    CHECK(run_cli("noise --x x.npy --t0 300 --out o.npy", out, sizeof out, NULL, 0) == 2);
     CHECK(run_cli("eps --model /nonexistent/model.pt --x x.npy --t t.npy --out o.npy "
-                  "--device cpu", out, sizeof out) == 1);
+                  "--device cpu", out, sizeof out, NULL, 0) == 1);
     CHECK(strstr(out, "diffclip: /nonexistent/model.pt") != NULL);
-    CHECK(run_cli("invert --model /nonexistent/m.pt --x x.npy --out o.npy --threads x", out,
-                  sizeof out) == 2);
+    CHECK(run_cli("invert --model /nonexistent/m.pt --x x.npy --out o.npy --threads x", out, sizeof out, NULL, 0) == 2);
 }

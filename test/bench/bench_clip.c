@@ -1,0 +1,301 @@
+/* CLIP benchmark: a ViT-B/16-shaped CLIP (vision width 768, 12 layers, patch 16, 224 input;
+ * text width 512, 12 layers, vocabulary 49408, context 77; embedding 512) with random
+ * weights built in memory. Prints a table: milliseconds per image encode (batch 1) and per
+ * text direction (79 templates x 2 texts, as DiffusionCLIP computes it once per edit), each
+ * the median of several runs after a warm-up, with the GFLOP/s achieved (FLOPs counted
+ * analytically: 2 x the multiply-adds of the linear layers, patch embedding and attention
+ * products), beside the machine's sgemm GFLOP/s measured in the same run, and the peak RSS.
+ * The text direction needs CLIP's vocabulary ($DC_CLIP_DATA/bpe_simple_vocab_16e6.txt.gz,
+ * set by make bench); without it that row is skipped. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "api/error.h"
+#include "finetune/losses.h"
+#include "io/state_dict.h"
+#include "nn/clip.h"
+#include "nn/tokenizer.h"
+
+enum {
+    VISION_WIDTH = 768, VISION_LAYERS = 12, PATCH = 16, RESOLUTION = 224,
+    TEXT_WIDTH = 512, TEXT_LAYERS = 12, VOCAB = 49408, CONTEXT = 77, EMBED = 512,
+    IMAGE_RUNS = 7, TEXT_RUNS = 3, SGEMM_RUNS = 5, SGEMM_N = 1024
+};
+
+#define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
+#define RANK(...) ((int)(sizeof SHAPE(__VA_ARGS__) / sizeof(int64_t)))
+
+/* ---- a random state dict of the real shapes ---- */
+
+typedef struct builder {
+    io_sd_builder sd;
+    uint64_t rng;
+    int status;
+} builder;
+
+/* offset + scale * U(-1, 1) for every element of a new float32 tensor called `name`. */
+static void add(builder *b, double offset, double scale, int ndim, const int64_t *shape,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static void add(builder *b, double offset, double scale, int ndim, const int64_t *shape,
+                const char *fmt, ...)
+{
+    if (b->status != DC_OK)
+        return;
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    void *data;
+    b->status = io_sd_append(&b->sd, "", name, DC_FLOAT32, ndim, shape, &data);
+    if (b->status != DC_OK || !data)
+        return;
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
+    float *v = data;
+    for (int64_t i = 0; i < n; i++) {
+        b->rng = b->rng * 6364136223846793005ull + 1442695040888963407ull;
+        v[i] = (float)(offset + scale * ((double)(b->rng >> 11) / (double)(1ull << 52) - 1.0));
+    }
+}
+
+/* A weight scaled by 1 / sqrt(fan-in), the fan-in being all but the first dimension. */
+#define WEIGHT(b, shape, ...)                                                              \
+    add(b, 0, 1 / sqrt((double)fan_in(RANK shape, SHAPE shape)), RANK shape, SHAPE shape,  \
+        __VA_ARGS__)
+#define BIAS(b, n, ...) add(b, 0, 0.02, 1, SHAPE(n), __VA_ARGS__)
+#define GAIN(b, n, ...) add(b, 1, 0.02, 1, SHAPE(n), __VA_ARGS__)
+
+static int64_t fan_in(int ndim, const int64_t *shape)
+{
+    int64_t f = 1;
+    for (int i = 1; i < ndim; i++)
+        f *= shape[i];
+    return f;
+}
+
+static void add_transformer(builder *b, const char *prefix, int64_t d, int layers)
+{
+    for (int i = 0; i < layers; i++) {
+        GAIN(b, d, "%sresblocks.%d.ln_1.weight", prefix, i);
+        BIAS(b, d, "%sresblocks.%d.ln_1.bias", prefix, i);
+        WEIGHT(b, (3 * d, d), "%sresblocks.%d.attn.in_proj_weight", prefix, i);
+        BIAS(b, 3 * d, "%sresblocks.%d.attn.in_proj_bias", prefix, i);
+        WEIGHT(b, (d, d), "%sresblocks.%d.attn.out_proj.weight", prefix, i);
+        BIAS(b, d, "%sresblocks.%d.attn.out_proj.bias", prefix, i);
+        GAIN(b, d, "%sresblocks.%d.ln_2.weight", prefix, i);
+        BIAS(b, d, "%sresblocks.%d.ln_2.bias", prefix, i);
+        WEIGHT(b, (4 * d, d), "%sresblocks.%d.mlp.c_fc.weight", prefix, i);
+        BIAS(b, 4 * d, "%sresblocks.%d.mlp.c_fc.bias", prefix, i);
+        WEIGHT(b, (d, 4 * d), "%sresblocks.%d.mlp.c_proj.weight", prefix, i);
+        BIAS(b, d, "%sresblocks.%d.mlp.c_proj.bias", prefix, i);
+    }
+}
+
+static int build_vit_b16(io_state_dict *sd)
+{
+    builder b = {.rng = 1234};
+    io_sd_builder_init(&b.sd, sd, DC_CONTAINER_TORCH_ZIP, "ViT-B/16 (random weights)");
+    const int64_t w = VISION_WIDTH, grid = RESOLUTION / PATCH;
+    add(&b, 0, 0.5, 1, SHAPE(w), "visual.class_embedding");
+    add(&b, 0, 0.1, 2, SHAPE(grid * grid + 1, w), "visual.positional_embedding");
+    WEIGHT(&b, (w, 3, PATCH, PATCH), "visual.conv1.weight");
+    GAIN(&b, w, "visual.ln_pre.weight");
+    BIAS(&b, w, "visual.ln_pre.bias");
+    add_transformer(&b, "visual.transformer.", w, VISION_LAYERS);
+    GAIN(&b, w, "visual.ln_post.weight");
+    BIAS(&b, w, "visual.ln_post.bias");
+    WEIGHT(&b, (w, EMBED), "visual.proj");
+    add(&b, 0, 0.5, 2, SHAPE(VOCAB, TEXT_WIDTH), "token_embedding.weight");
+    add(&b, 0, 0.1, 2, SHAPE(CONTEXT, TEXT_WIDTH), "positional_embedding");
+    add_transformer(&b, "transformer.", TEXT_WIDTH, TEXT_LAYERS);
+    GAIN(&b, TEXT_WIDTH, "ln_final.weight");
+    BIAS(&b, TEXT_WIDTH, "ln_final.bias");
+    WEIGHT(&b, (TEXT_WIDTH, EMBED), "text_projection");
+    if (b.status == DC_OK)
+        b.status = io_sd_finish(&b.sd);
+    return b.status;
+}
+
+/* ---- FLOPs, counted as 2 x multiply-adds ---- */
+
+/* One pre-norm transformer of `layers` blocks over `tokens` tokens of width d: q, k, v and
+ * output projections (4 d^2), the MLP (8 d^2) per token, and the two attention products
+ * (tokens^2 d each). */
+static double transformer_flops(double tokens, double d, int layers)
+{
+    return 2.0 * layers * (12.0 * tokens * d * d + 2.0 * tokens * tokens * d);
+}
+
+static double image_flops(void)
+{
+    double patches = (double)(RESOLUTION / PATCH) * (RESOLUTION / PATCH);
+    double embed = 2.0 * patches * (3.0 * PATCH * PATCH) * VISION_WIDTH;
+    return embed + transformer_flops(patches + 1, VISION_WIDTH, VISION_LAYERS) +
+           2.0 * VISION_WIDTH * EMBED;
+}
+
+static double text_flops(void)
+{
+    return transformer_flops(CONTEXT, TEXT_WIDTH, TEXT_LAYERS) + 2.0 * TEXT_WIDTH * EMBED;
+}
+
+/* ---- timing ---- */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef int (*bench_fn)(void *context);
+
+/* The median of `runs` timed calls after one untimed warm-up, in ms; < 0 on failure. */
+static double median_ms(bench_fn fn, void *context, int runs)
+{
+    double times[16];
+    for (int i = -1; i < runs; i++) {
+        ct_scope *scope = NULL;
+        if (ct_inference_mode_begin(&scope) != DC_OK)
+            return -1;
+        size_t mark = ct_pool_begin();
+        double start = now_ms();
+        int st = fn(context);
+        double elapsed = now_ms() - start;
+        ct_pool_end(mark, NULL, 0);
+        ct_scope_end(scope);
+        if (st != DC_OK)
+            return -1;
+        if (i >= 0)
+            times[i] = elapsed;
+    }
+    qsort(times, (size_t)runs, sizeof *times, compare_doubles);
+    return runs % 2 ? times[runs / 2] : 0.5 * (times[runs / 2 - 1] + times[runs / 2]);
+}
+
+typedef struct sgemm_case {
+    ct_tensor *a, *b;
+} sgemm_case;
+
+static int run_sgemm(void *context)
+{
+    sgemm_case *c = context;
+    ct_tensor *product;
+    return ct_matmul(&product, c->a, c->b);
+}
+
+typedef struct image_case {
+    const nn_clip *clip;
+    ct_tensor *x;
+} image_case;
+
+static int run_image(void *context)
+{
+    image_case *c = context;
+    ct_tensor *features;
+    return nn_clip_encode_image(c->clip, c->x, &features);
+}
+
+typedef struct text_case {
+    const nn_clip *clip;
+    nn_tokenizer *tokenizer;
+    ft_text_direction cache;
+} text_case;
+
+static int run_text_direction(void *context)
+{
+    text_case *c = context;
+    ct_tensor *direction;
+    ft_text_direction_clear(&c->cache);   /* each run computes it afresh */
+    return ft_text_direction_get(&c->cache, c->clip, c->tokenizer, "face", "angry face",
+                                 &direction);
+}
+
+static void print_row(const char *what, double ms, double flops)
+{
+    if (ms < 0) {
+        printf("%-40s %12s   (%s)\n", what, "failed", dc_last_error());
+        return;
+    }
+    printf("%-40s %12.2f %10.2f %10.1f\n", what, ms, flops / 1e9, flops / (ms * 1e6));
+}
+
+static double peak_rss_mib(void)
+{
+    struct rusage usage;
+    return getrusage(RUSAGE_SELF, &usage) == 0 ? usage.ru_maxrss / 1024.0 : -1;
+}
+
+int main(void)
+{
+    ct_manual_seed(0);
+    sgemm_case g = {0};
+    int st = ct_randn(&g.a, DC_FLOAT32, 2, SHAPE(SGEMM_N, SGEMM_N), CT_CPU);
+    if (st == DC_OK)
+        st = ct_randn(&g.b, DC_FLOAT32, 2, SHAPE(SGEMM_N, SGEMM_N), CT_CPU);
+    if (st != DC_OK) {
+        fprintf(stderr, "bench_clip: %s\n", dc_last_error());
+        return 1;
+    }
+    io_state_dict sd;
+    nn_clip *clip = NULL;
+    st = build_vit_b16(&sd);
+    if (st == DC_OK)
+        st = nn_clip_load(&clip, &sd, "ViT-B/16 (random weights)", CT_CPU, DC_FLOAT32);
+    io_state_dict_free(&sd);
+    if (st != DC_OK) {
+        fprintf(stderr, "bench_clip: %s\n", dc_last_error());
+        return 1;
+    }
+
+    printf("CLIP ViT-B/16 shapes, random weights, float32, CPU, %d threads\n",
+           ct_get_num_threads());
+    printf("%-40s %12s %10s %10s\n", "", "ms (median)", "GFLOP", "GFLOP/s");
+    double n = SGEMM_N;
+    char label[64];
+    snprintf(label, sizeof label, "sgemm %dx%dx%d (machine reference)", SGEMM_N, SGEMM_N,
+             SGEMM_N);
+    print_row(label, median_ms(run_sgemm, &g, SGEMM_RUNS), 2.0 * n * n * n);
+    ct_free(g.a);
+    ct_free(g.b);
+
+    image_case image = {clip, NULL};
+    if (ct_randn(&image.x, DC_FLOAT32, 4, SHAPE(1, 3, RESOLUTION, RESOLUTION), CT_CPU) != DC_OK)
+        print_row("image encode, batch 1", -1, 0);
+    else
+        print_row("image encode, batch 1", median_ms(run_image, &image, IMAGE_RUNS),
+                  image_flops());
+    ct_free(image.x);
+
+    const char *data = getenv("DC_CLIP_DATA");
+    char vocab[1024];
+    snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", data ? data : ".");
+    text_case text = {.clip = clip};
+    const char *what = "text direction (79 templates x 2 texts)";
+    if (nn_tokenizer_load(&text.tokenizer, vocab) != DC_OK) {
+        printf("%-40s %12s   (%s)\n", what, "skipped", dc_last_error());
+    } else {
+        double flops = 2.0 * (double)ft_imagenet_template_count * text_flops();
+        print_row(what, median_ms(run_text_direction, &text, TEXT_RUNS), flops);
+    }
+    ft_text_direction_clear(&text.cache);
+    nn_tokenizer_free(text.tokenizer);
+    nn_clip_free(clip);
+    printf("runs: %d image, %d text direction, %d sgemm, each after a warm-up\n", IMAGE_RUNS,
+           TEXT_RUNS, SGEMM_RUNS);
+    printf("peak RSS: %.0f MiB\n", peak_rss_mib());
+    return 0;
+}
