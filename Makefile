@@ -152,7 +152,7 @@ unicode-tables:
 # closing line; test-python, test-rust and test-cpp run one of them.
 BINDING_TESTS := test/bindings/python.sh test/bindings/rust.sh test/bindings/cpp.sh
 TEST_ENV = DC_GOLDEN=$(abspath $(GOLDEN)) DC_CLIP_DATA=$(abspath $(CLIP_DATA)) DC_CLI=$(CLI) \
-           DC_FACEAPI=$(FACEAPI) \
+           DC_FACEAPI=$(abspath $(FACEAPI)) \
            DIFFCLIP_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) DIFFCLIP_LIB_DIR=$(abspath $(LIBOUT)) \
            CARGO_TARGET_DIR=$(abspath $(BUILD))/rust BUILD=$(abspath $(BUILD)) PYTHON=$(PYTHON) \
            CXX="$(CXX)"

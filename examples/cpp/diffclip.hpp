@@ -50,6 +50,7 @@ using LatentCache = Handle<dc_latent_cache, dc_latent_cache_free>;
 using Tokenizer = Handle<dc_tokenizer, dc_tokenizer_free>;
 using Clip = Handle<dc_clip, dc_clip_free>;
 using IdNet = Handle<dc_idnet, dc_idnet_free>;
+using FaceDescriptor = Handle<dc_face_descriptor, dc_face_descriptor_free>;
 
 // Runs constructor(&raw, args...) and owns the handle it made:
 //   auto model = diffclip::make<diffclip::Model>(dc_model_load, path, nullptr);

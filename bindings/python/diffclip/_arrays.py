@@ -91,8 +91,8 @@ class TensorIn:
         if numpy is not None and not isinstance(obj, (memoryview, bytes, bytearray,
                                                       array.array)):
             try:
-                a = numpy.ascontiguousarray(obj, dtype=None if dtype is None
-                                            else _LAYOUT[dtype][1])
+                a = numpy.asarray(obj, dtype=None if dtype is None else _LAYOUT[dtype][1],
+                                  order="C")
             except (TypeError, ValueError) as e:
                 raise InvalidArgumentError("%s: %s" % (what, e)) from None
             if not a.dtype.isnative:

@@ -4,7 +4,7 @@ import collections
 import ctypes
 from ctypes import byref
 
-from ._arrays import TensorIn, take_tensor
+from ._arrays import ImageIn, TensorIn, take_tensor
 from ._ffi import check, lib
 from ._handle import Handle, c_path, c_text, enum_value, make_options
 from ._types import (DC_CLIP_OPTIONS_VERSION, DC_IDNET_OPTIONS_VERSION, DType,
@@ -59,6 +59,15 @@ class Clip(Handle):
     def preprocess(self, x):
         """DiffusionCLIP's preprocessing of float32 (N, 3, H, W) images in [-1, 1]."""
         return self._forward("dc_clip_preprocess", x, _F32, "x")
+
+    def preprocess_image(self, image):
+        """CLIP's own preprocessing of a (height, width, 3) uint8 photo (Pillow-exact
+        bicubic resize of the shorter side, centre crop, mean and std): (1, 3, S, S)."""
+        image = ImageIn(image)
+        out = dc_tensor()
+        with self._use() as p:
+            check(lib().dc_clip_preprocess_image(p, image.ref, byref(out)))
+        return take_tensor(out)
 
     def encode_image(self, x):
         """Preprocessed (N, 3, S, S) float32 -> (N, embed_dim) features, not normalised."""

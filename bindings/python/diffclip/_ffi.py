@@ -11,13 +11,13 @@ import ctypes
 import os
 import sys
 import threading
-from ctypes import (POINTER, c_char, c_char_p, c_double, c_int, c_int64, c_size_t, c_uint,
-                    c_void_p)
+from ctypes import (POINTER, c_char, c_char_p, c_double, c_float, c_int, c_int64, c_size_t,
+                    c_uint, c_void_p)
 
 from ._errors import LibraryError, error_for_status
-from ._types import (DC_VERSION_MAJOR, dc_clip_options, dc_diffusion_options, dc_idnet_options,
-                     dc_image, dc_image_metrics, dc_model_info, dc_model_options,
-                     dc_named_tensor, dc_tensor)
+from ._types import (DC_VERSION_MAJOR, dc_clip_options, dc_diffusion_options, dc_face_box,
+                     dc_idnet_options, dc_image, dc_image_metrics, dc_model_info,
+                     dc_model_options, dc_named_tensor, dc_tensor)
 
 SONAME = "libdiffclip.so.%d" % DC_VERSION_MAJOR
 
@@ -87,6 +87,7 @@ FUNCTIONS = {
     "dc_clip_input_size": (c_int, (_handle,)),
     "dc_clip_embed_dim": (c_int, (_handle,)),
     "dc_clip_preprocess": (c_int, (_handle, _tensor, _tensor)),
+    "dc_clip_preprocess_image": (c_int, (_handle, _image, _tensor)),
     "dc_clip_encode_image": (c_int, (_handle, _tensor, _tensor)),
     "dc_clip_encode_text": (c_int, (_handle, _tensor, _tensor)),
     "dc_clip_loss": (c_int, (_handle, _handle, c_char_p, c_char_p, _tensor, _tensor,
@@ -97,6 +98,13 @@ FUNCTIONS = {
     "dc_idnet_features": (c_int, (_handle, _tensor, _tensor)),
     "dc_idnet_id_loss": (c_int, (_handle, _tensor, _tensor, POINTER(c_double), _tensor,
                                  _tensor)),
+    # face descriptor
+    "dc_face_descriptor_load": (c_int, (_out_handle, c_char_p, c_char_p, c_char_p)),
+    "dc_face_descriptor_free": (None, (_handle,)),
+    "dc_face_crop": (c_int, (_image, POINTER(dc_face_box), c_int, _image)),
+    "dc_face_descriptor_compute": (c_int, (_handle, _image, POINTER(dc_face_box),
+                                           POINTER(c_float))),
+    "dc_face_distance": (c_int, (POINTER(c_float), POINTER(c_float), POINTER(c_double))),
 }
 
 

@@ -20,6 +20,9 @@ DC_PROGRESS_VERSION = 1
 DC_DIFFUSION_OPTIONS_VERSION = 1
 DC_CLIP_OPTIONS_VERSION = 1
 DC_IDNET_OPTIONS_VERSION = 1
+DC_FACE_DESCRIPTOR_SIZE = 128
+DC_FACE_INPUT_SIZE = 150
+DC_FACE_SAME_PERSON_DISTANCE = 0.6
 
 
 # ---- enums ----
@@ -95,7 +98,7 @@ _ENUM_PREFIX = {cls: prefix for cls, prefix in C_ENUMS.values()}
 
 # Handles the header declares as incomplete structs: passed as void pointers.
 OPAQUE = ("dc_checkpoint", "dc_model", "dc_latent_cache", "dc_tokenizer", "dc_clip",
-          "dc_idnet")
+          "dc_idnet", "dc_face_descriptor")
 
 
 # ---- structs ----
@@ -158,7 +161,11 @@ class dc_idnet_options(Structure):
     _fields_ = [("version", c_uint), ("device", c_char_p)]
 
 
+class dc_face_box(Structure):
+    _fields_ = [("x", c_int), ("y", c_int), ("size", c_int)]
+
+
 STRUCTS = {cls.__name__: cls for cls in (
     dc_tensor, dc_image, dc_named_tensor, dc_model_options, dc_model_info, dc_progress,
-    dc_diffusion_options, dc_image_metrics, dc_clip_options, dc_idnet_options)}
+    dc_diffusion_options, dc_image_metrics, dc_clip_options, dc_idnet_options, dc_face_box)}
 CALLBACKS = {"dc_progress_fn": dc_progress_fn}

@@ -1,4 +1,4 @@
-"""A reader of include/diffclip.h's declarations, enough for its regular style: integer and
+"""A reader of include/diffclip.h's declarations, enough for its regular style: number and
 string macros, enums, structs, opaque structs, function-pointer typedefs and DC_API
 prototypes. test_header.py compares them with the binding's ctypes declarations."""
 
@@ -69,6 +69,8 @@ def parse(path):
     for name, value in re.findall(r"^\s*#\s*define\s+(DC_\w+)[ \t]+(\S.*?)\s*$", text, re.M):
         if re.fullmatch(r"-?\d+", value):
             macros[name] = int(value)
+        elif re.fullmatch(r"-?\d+\.\d*", value):
+            macros[name] = float(value)
         elif re.fullmatch(r'"[^"]*"', value):
             macros[name] = value[1:-1]
     code = re.sub(r"^\s*#.*$", " ", text, flags=re.M)

@@ -183,6 +183,8 @@ class ArrayTest(TestCase):
         np.testing.assert_array_equal(diffclip.read_npy(path), a)
         diffclip.write_npy(path, a.astype(">f4"))  # big-endian input is made native
         self.assertEqual(diffclip.read_npy(path).dtype, np.float32)
+        diffclip.write_npy(path, np.float64(2.5))  # a scalar stays 0-dimensional
+        self.assertEqual(diffclip.read_npy(path).shape, ())
         with self.assertRaises(diffclip.InvalidArgumentError):
             diffclip.write_npy(path, np.zeros(3, np.complex64))
 

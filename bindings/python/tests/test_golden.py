@@ -107,6 +107,8 @@ class ClipGolden(TestCase):
         for checkpoint in ("clip_torchscript.pt", "clip_state_dict.pt"):
             with diffclip.Clip(os.path.join(self.dir, checkpoint)) as clip:
                 self.assertEqual((clip.input_size, clip.embed_dim), (224, 32))
+                photo = memoryview(bytearray([128] * 200 * 300 * 3)).cast("B", (200, 300, 3))
+                self.assertEqual(shape(clip.preprocess_image(photo)), (1, 3, 224, 224))
                 self.assertGolden(clip.encode_image(self.npy("image.npy")),
                                   self.npy("image_features.npy"), checkpoint + " image")
                 self.assertGolden(clip.encode_text(self.npy("tokens.npy")),

@@ -2,15 +2,16 @@
 argument and result types, every struct field, enum value, macro and callback type."""
 
 import unittest
-from ctypes import (POINTER, c_char, c_char_p, c_double, c_int, c_int64, c_size_t, c_uint,
-                    c_uint8, c_uint64, c_void_p)
+from ctypes import (POINTER, c_char, c_char_p, c_double, c_float, c_int, c_int64, c_size_t,
+                    c_uint, c_uint8, c_uint64, c_void_p)
 
 import cheader
 from support import HEADER
 from diffclip import _ffi, _types
 
 _BASES = {"int": c_int, "unsigned": c_uint, "size_t": c_size_t, "int64_t": c_int64,
-          "uint64_t": c_uint64, "uint8_t": c_uint8, "double": c_double, "char": c_char}
+          "uint64_t": c_uint64, "uint8_t": c_uint8, "double": c_double, "float": c_float,
+          "char": c_char}
 
 
 class HeaderTest(unittest.TestCase):

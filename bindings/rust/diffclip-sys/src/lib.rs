@@ -21,6 +21,9 @@ pub const DC_PROGRESS_VERSION: c_uint = 1;
 pub const DC_DIFFUSION_OPTIONS_VERSION: c_uint = 1;
 pub const DC_CLIP_OPTIONS_VERSION: c_uint = 1;
 pub const DC_IDNET_OPTIONS_VERSION: c_uint = 1;
+pub const DC_FACE_DESCRIPTOR_SIZE: usize = 128;
+pub const DC_FACE_INPUT_SIZE: c_int = 150;
+pub const DC_FACE_SAME_PERSON_DISTANCE: f64 = 0.6;
 
 // ---- enums ----
 pub type dc_status = c_int;
@@ -83,7 +86,8 @@ opaque!(
     dc_latent_cache,
     dc_tokenizer,
     dc_clip,
-    dc_idnet
+    dc_idnet,
+    dc_face_descriptor
 );
 
 // ---- structs ----
@@ -202,6 +206,14 @@ pub struct dc_clip_options {
 pub struct dc_idnet_options {
     pub version: c_uint,
     pub device: *const c_char,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct dc_face_box {
+    pub x: c_int,
+    pub y: c_int,
+    pub size: c_int,
 }
 
 // ---- functions ----
@@ -344,6 +356,11 @@ extern "C" {
         x: *const dc_tensor,
         out: *mut dc_tensor,
     ) -> dc_status;
+    pub fn dc_clip_preprocess_image(
+        clip: *const dc_clip,
+        img: *const dc_image,
+        out: *mut dc_tensor,
+    ) -> dc_status;
     pub fn dc_clip_encode_image(
         clip: *mut dc_clip,
         x: *const dc_tensor,
@@ -384,4 +401,26 @@ extern "C" {
         per_sample: *mut dc_tensor,
         grad: *mut dc_tensor,
     ) -> dc_status;
+
+    // face descriptor
+    pub fn dc_face_descriptor_load(
+        out: *mut *mut dc_face_descriptor,
+        manifest_path: *const c_char,
+        weights_path: *const c_char,
+        device: *const c_char,
+    ) -> dc_status;
+    pub fn dc_face_descriptor_free(net: *mut dc_face_descriptor);
+    pub fn dc_face_crop(
+        img: *const dc_image,
+        face: *const dc_face_box,
+        size: c_int,
+        out: *mut dc_image,
+    ) -> dc_status;
+    pub fn dc_face_descriptor_compute(
+        net: *mut dc_face_descriptor,
+        img: *const dc_image,
+        face: *const dc_face_box,
+        descriptor: *mut f32,
+    ) -> dc_status;
+    pub fn dc_face_distance(a: *const f32, b: *const f32, distance: *mut f64) -> dc_status;
 }

@@ -172,7 +172,7 @@ fn parse_header(path: &PathBuf) -> Header {
         if let Some(define) = trimmed.strip_prefix("#define") {
             let mut words = define.split_whitespace();
             if let (Some(name), Some(value)) = (words.next(), words.next()) {
-                let literal = value.parse::<i64>().is_ok() || value.starts_with('"');
+                let literal = value.parse::<f64>().is_ok() || value.starts_with('"');
                 if name.starts_with("DC_") && literal {
                     header.macros.insert(name.to_string(), value.to_string());
                 }
@@ -272,6 +272,7 @@ fn rust_type(t: &CType, header: &Header, parameter: bool) -> String {
         "uint64_t" => "u64",
         "uint8_t" => "u8",
         "double" => "f64",
+        "float" => "f32",
         "char" => "c_char",
         "void" if pointers.is_empty() => "",
         "void" => "c_void",

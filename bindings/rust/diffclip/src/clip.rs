@@ -4,6 +4,7 @@ use std::ptr;
 
 use crate::error::{check, Result};
 use crate::handle::{c_path, c_text, handle, open};
+use crate::image::ImageView;
 use crate::sys;
 use crate::tensor::{Tensor, TensorView};
 use crate::tokenizer::Tokenizer;
@@ -103,6 +104,13 @@ impl Clip {
     pub fn preprocess(&mut self, x: &TensorView<'_>) -> Result<Tensor> {
         let clip = self.raw();
         Tensor::from_call(|out| unsafe { sys::dc_clip_preprocess(clip, x.raw(), out) })
+    }
+
+    /// CLIP's own preprocessing of an RGB photo (Pillow-exact bicubic resize of the shorter
+    /// side, centre crop, mean and std): (1, 3, S, S) float32.
+    pub fn preprocess_image(&self, image: &ImageView<'_>) -> Result<Tensor> {
+        let clip = self.raw();
+        Tensor::from_call(|out| unsafe { sys::dc_clip_preprocess_image(clip, image.raw(), out) })
     }
 
     /// Preprocessed (N, 3, S, S) float32 -> (N, embed_dim) features, not normalised.

@@ -19,7 +19,7 @@ unsafe impl Send for Image {}
 unsafe impl Sync for Image {}
 
 impl Image {
-    fn from_call(call: impl FnOnce(*mut sys::dc_image) -> c_int) -> Result<Image> {
+    pub(crate) fn from_call(call: impl FnOnce(*mut sys::dc_image) -> c_int) -> Result<Image> {
         // SAFETY: plain data; dc_image_free accepts a zeroed image.
         let mut image = Image {
             raw: unsafe { mem::zeroed() },
@@ -63,6 +63,12 @@ impl Drop for Image {
     }
 }
 
+impl std::fmt::Debug for Image {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Image({}x{}x{})", self.width(), self.height(), self.channels())
+    }
+}
+
 /// The caller's RGB pixels seen as an image (for inputs).
 #[derive(Clone, Copy)]
 pub struct ImageView<'a> {
@@ -99,8 +105,14 @@ impl<'a> ImageView<'a> {
         })
     }
 
-    fn raw(&self) -> *const sys::dc_image {
+    pub(crate) fn raw(&self) -> *const sys::dc_image {
         &self.raw
+    }
+}
+
+impl std::fmt::Debug for ImageView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ImageView({}x{})", self.raw.width, self.raw.height)
     }
 }
 

@@ -3,9 +3,10 @@
 //!
 //! - Every fallible call returns [`Result`]; an [`Error`] carries the status and the
 //!   library's message (`dc_last_error()`).
-//! - Handles ([`Model`], [`Clip`], [`IdNet`], [`LatentCache`], [`Tokenizer`], [`Checkpoint`])
-//!   free themselves on drop. They are `Send` but not `Sync`: the header lets one thread at a
-//!   time use a handle, and different handles run on different threads concurrently.
+//! - Handles ([`Model`], [`Clip`], [`IdNet`], [`LatentCache`], [`Tokenizer`], [`Checkpoint`],
+//!   [`FaceDescriptor`]) free themselves on drop. They are `Send` but not `Sync`: the header
+//!   lets one thread at a time use a handle, and different handles run on different threads
+//!   concurrently.
 //! - Arrays go in as [`TensorView`]s over slices and come out as [`Tensor`]s that hold the
 //!   library's buffer (read them with [`Tensor::as_slice`]).
 //! - Progress callbacks are closures; returning `false` cancels the run
@@ -25,6 +26,7 @@
 mod checkpoint;
 mod clip;
 mod error;
+mod face;
 mod handle;
 mod image;
 mod model;
@@ -35,6 +37,10 @@ mod tokenizer;
 pub use checkpoint::{write_checkpoint, Checkpoint, CheckpointFormat, Container};
 pub use clip::{Clip, ClipLoss, ClipLossForm, ClipOptions, IdLoss, IdNet, IdNetOptions};
 pub use error::{Error, Result, Status};
+pub use face::{
+    face_crop, face_distance, FaceBox, FaceDescriptor, FaceDescriptorValues, FACE_DESCRIPTOR_SIZE,
+    FACE_INPUT_SIZE, FACE_SAME_PERSON_DISTANCE,
+};
 pub use image::{image_to_tensor, read_image, tensor_to_image, write_image, Image, ImageView};
 pub use model::{
     add_noise, compare_images, DiffusionOptions, ImageMetrics, LatentCache, Model, ModelFamily,

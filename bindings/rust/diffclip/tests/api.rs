@@ -344,3 +344,75 @@ fn latent_cache_adds_finds_and_reports_progress() {
     );
     assert_eq!(refused.unwrap_err().status(), Status::InvalidArgument);
 }
+
+#[test]
+fn face_crops_and_distances() {
+    let zeros = [0.0f32; diffclip::FACE_DESCRIPTOR_SIZE];
+    let ones = [1.0f32; diffclip::FACE_DESCRIPTOR_SIZE];
+    let d = diffclip::face_distance(&zeros, &ones).unwrap();
+    assert!(
+        (d - (diffclip::FACE_DESCRIPTOR_SIZE as f64).sqrt()).abs() < 1e-6,
+        "{d}"
+    );
+    assert_eq!(diffclip::face_distance(&ones, &ones).unwrap(), 0.0);
+
+    let rgb: Vec<u8> = (0..40 * 60 * 3).map(|i| (i * 7 % 256) as u8).collect();
+    let image = ImageView::new(&rgb, 60, 40).unwrap();
+    let face = diffclip::FaceBox {
+        x: 10,
+        y: 0,
+        size: 40,
+    };
+    let crop = diffclip::face_crop(&image, Some(face), 40).unwrap();
+    let centred = diffclip::face_crop(&image, None, 40).unwrap();
+    assert_eq!((crop.width(), crop.height()), (40, 40));
+    assert_eq!(crop.data(), centred.data());
+    let outside = diffclip::FaceBox {
+        x: 50,
+        y: 0,
+        size: 30,
+    };
+    assert_eq!(
+        diffclip::face_crop(&image, Some(outside), 40)
+            .unwrap_err()
+            .status(),
+        Status::InvalidArgument
+    );
+}
+
+#[test]
+fn face_descriptors_with_face_api_weights() {
+    let dir = std::env::var_os("DC_FACEAPI")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../third_party/face-api")
+        });
+    let manifest = dir.join("face_recognition_model-weights_manifest.json");
+    if !manifest.exists() {
+        let why = format!("{} is missing (make deps installs it)", manifest.display());
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+        return common::skip(&why);
+    }
+    let mut net = diffclip::FaceDescriptor::load(&manifest, None, Some("cpu")).unwrap();
+    let face: Vec<u8> = (0..150 * 150 * 3)
+        .map(|i| (i * 7 + i / 3 * 13) as u8)
+        .collect();
+    let other: Vec<u8> = face.iter().map(|v| v.wrapping_add(90)).collect();
+    let a = net
+        .compute(&ImageView::new(&face, 150, 150).unwrap(), None)
+        .unwrap();
+    let boxed = diffclip::FaceBox {
+        x: 0,
+        y: 0,
+        size: 150,
+    };
+    assert_eq!(
+        net.compute(&ImageView::new(&face, 150, 150).unwrap(), Some(boxed))
+            .unwrap(),
+        a
+    );
+    let b = net
+        .compute(&ImageView::new(&other, 150, 150).unwrap(), None)
+        .unwrap();
+    assert!(diffclip::face_distance(&a, &b).unwrap() > 0.0);
+}

@@ -93,6 +93,11 @@ fn clip_text_features_and_loss_match_golden() {
     };
     let mut clip = Clip::load(dir.join("clip_torchscript.pt"), &ClipOptions::new()).unwrap();
     assert_eq!((clip.input_size(), clip.embed_dim()), (224, 32));
+    let photo = vec![128u8; 300 * 200 * 3];
+    let preprocessed = clip
+        .preprocess_image(&diffclip::ImageView::new(&photo, 300, 200).unwrap())
+        .unwrap();
+    assert_eq!(preprocessed.shape(), vec![1, 3, 224, 224]);
     let features = clip.encode_text(&npy(&dir, "tokens.npy").view()).unwrap();
     assert_golden(&features, &npy(&dir, "text_features.npy"), "text features");
 
