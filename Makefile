@@ -56,6 +56,7 @@ CLI        := $(BUILD)/bin/diffclip
 UNIT_SRCS    := $(sort $(wildcard test/unit/*.c))
 GOLDEN_SRCS  := $(sort $(wildcard test/golden/*.c))
 TEST_BINS    := $(UNIT_SRCS:test/%.c=$(BUILD)/test/%) $(GOLDEN_SRCS:test/%.c=$(BUILD)/test/%)
+TEST_SCRIPTS := $(sort $(wildcard test/scripts/*.sh))
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 BENCH_SRCS   := $(sort $(wildcard test/bench/*.c))
 BENCH_BINS   := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
@@ -144,7 +145,9 @@ unicode-tables:
 	mv src/nn/tokenizer_tables.c.tmp src/nn/tokenizer_tables.c
 
 test: all $(TEST_BINS)
-	@DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_FACEAPI=$(FACEAPI) DC_CLI=$(CLI) sh test/run.sh $(TEST_BINS)
+	@DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_FACEAPI=$(FACEAPI) DC_CLI=$(CLI) \
+	    DC_LIBOUT=$(LIBOUT) DC_MAKE_ARGS="BUILD=$(BUILD) LIBOUT=$(LIBOUT) LIBTORCH=$(LIBTORCH)" \
+	    sh test/run.sh $(TEST_BINS) $(TEST_SCRIPTS)
 
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; DC_CLIP_DATA=$(CLIP_DATA) $$b || exit 1; done
