@@ -57,6 +57,7 @@ CLI        := $(BUILD)/bin/diffclip
 UNIT_SRCS    := $(sort $(wildcard test/unit/*.c))
 GOLDEN_SRCS  := $(sort $(wildcard test/golden/*.c))
 TEST_BINS    := $(UNIT_SRCS:test/%.c=$(BUILD)/test/%) $(GOLDEN_SRCS:test/%.c=$(BUILD)/test/%)
+TEST_SCRIPTS := $(sort $(wildcard test/scripts/*.sh))
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 BENCH_SRCS   := $(sort $(wildcard test/bench/*.c))
 BENCH_BINS   := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
@@ -148,17 +149,18 @@ unicode-tables:
 	$(PYTHON) tools/gen_tokenizer_tables.py $(UNICODE_DATA) > src/nn/tokenizer_tables.c.tmp
 	mv src/nn/tokenizer_tables.c.tmp src/nn/tokenizer_tables.c
 
-# The bindings' suites (test/bindings/*.sh) run after the C tests and count in the same
-# closing line; test-python, test-rust and test-cpp run one of them.
+# The test scripts and the bindings' suites (test/bindings/*.sh) run after the C tests and
+# count in the same closing line; test-python, test-rust and test-cpp run one suite.
 BINDING_TESTS := test/bindings/python.sh test/bindings/rust.sh test/bindings/cpp.sh
 TEST_ENV = DC_GOLDEN=$(abspath $(GOLDEN)) DC_CLIP_DATA=$(abspath $(CLIP_DATA)) DC_CLI=$(CLI) \
            DC_FACEAPI=$(abspath $(FACEAPI)) \
            DIFFCLIP_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) DIFFCLIP_LIB_DIR=$(abspath $(LIBOUT)) \
-           CARGO_TARGET_DIR=$(abspath $(BUILD))/rust BUILD=$(abspath $(BUILD)) PYTHON=$(PYTHON) \
-           CXX="$(CXX)"
+           CARGO_TARGET_DIR=$(abspath $(BUILD))/rust DC_BUILD=$(abspath $(BUILD)) PYTHON=$(PYTHON) \
+           CXX="$(CXX)" DC_LIBOUT=$(LIBOUT) \
+           DC_MAKE_ARGS="BUILD=$(BUILD) LIBOUT=$(LIBOUT) LIBTORCH=$(LIBTORCH)"
 
 test: all $(TEST_BINS)
-	@$(TEST_ENV) sh test/run.sh $(TEST_BINS) $(BINDING_TESTS)
+	@$(TEST_ENV) sh test/run.sh $(TEST_BINS) $(TEST_SCRIPTS) $(BINDING_TESTS)
 
 test-python test-rust test-cpp: test-%: all
 	@$(TEST_ENV) sh test/run.sh test/bindings/$*.sh

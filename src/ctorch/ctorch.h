@@ -44,6 +44,12 @@ int ct_parse_device(const char *name, int *device);
 /* Seeds the global CPU and CUDA generators (ct_randn). */
 int ct_manual_seed(uint64_t seed);
 
+/* Floating-point operations (2 per multiply-add) of the forward conv, linear, matmul and bmm
+ * calls made on this thread since the last reset: what the benchmarks report as GFLOP/s.
+ * Backward passes are not counted. */
+uint64_t ct_flop_count(void);
+void ct_flop_count_reset(void);
+
 /* ---- pools ---- */
 /* The mark identifies the pool (its nesting depth). Ending a pool also ends any inner pool
  * left open (an error path); ending a pool that is already ended does nothing. Handles are

@@ -210,12 +210,30 @@ extern "C" int ct_pad2d(ct_tensor **out, const ct_tensor *x, int left, int right
     });
 }
 
+/* Multiply-adds of the matrix-heavy ops, counted per thread for the benchmarks' GFLOP/s:
+ * 2 x (output elements) x (products per output element). */
+static thread_local uint64_t flop_count;
+
+static at::Tensor counted(at::Tensor result, int64_t products_per_output)
+{
+    flop_count += 2 * (uint64_t)result.numel() * (uint64_t)products_per_output;
+    return result;
+}
+
+extern "C" uint64_t ct_flop_count(void) { return flop_count; }
+extern "C" void ct_flop_count_reset(void) { flop_count = 0; }
+
+/* A convolution weight (out, in, k...) makes in * k... products per output element. */
+static int64_t products_per_output(const at::Tensor &w) { return w.numel() / w.size(0); }
+
 extern "C" int ct_conv2d(ct_tensor **out, const ct_tensor *x, const ct_tensor *w,
                          const ct_tensor *b, int stride, int padding)
 {
     return produce(__func__, out, {CT_ARG(x), CT_ARG(w)}, [&] {
         int64_t s = stride, p = padding;
-        return at::conv2d(x->t, w->t, optional_tensor(b), at::IntArrayRef(s), at::IntArrayRef(p));
+        return counted(at::conv2d(x->t, w->t, optional_tensor(b), at::IntArrayRef(s),
+                                  at::IntArrayRef(p)),
+                       products_per_output(w->t));
     });
 }
 
@@ -224,7 +242,9 @@ extern "C" int ct_conv1d(ct_tensor **out, const ct_tensor *x, const ct_tensor *w
 {
     return produce(__func__, out, {CT_ARG(x), CT_ARG(w)}, [&] {
         int64_t s = stride, p = padding;
-        return at::conv1d(x->t, w->t, optional_tensor(b), at::IntArrayRef(s), at::IntArrayRef(p));
+        return counted(at::conv1d(x->t, w->t, optional_tensor(b), at::IntArrayRef(s),
+                                  at::IntArrayRef(p)),
+                       products_per_output(w->t));
     });
 }
 
@@ -232,11 +252,13 @@ extern "C" int ct_linear(ct_tensor **out, const ct_tensor *x, const ct_tensor *w
                          const ct_tensor *b)
 {
     return produce(__func__, out, {CT_ARG(x), CT_ARG(w)},
-                   [&] { return at::linear(x->t, w->t, optional_tensor(b)); });
+                   [&] {
+                       return counted(at::linear(x->t, w->t, optional_tensor(b)), w->t.size(-1));
+                   });
 }
 
-CT_BINARY(ct_matmul, at::matmul(x, y))
-CT_BINARY(ct_bmm, at::bmm(x, y))
+CT_BINARY(ct_matmul, counted(at::matmul(x, y), x.size(-1)))
+CT_BINARY(ct_bmm, counted(at::bmm(x, y), x.size(-1)))
 
 extern "C" int ct_softmax(ct_tensor **out, const ct_tensor *x, int dim)
 {

@@ -20,6 +20,7 @@
 #include "io/state_dict.h"
 #include "nn/clip.h"
 #include "nn/tokenizer.h"
+#include "bench.h"
 
 enum {
     VISION_WIDTH = 768, VISION_LAYERS = 12, PATCH = 16, RESOLUTION = 224,
@@ -146,57 +147,6 @@ static double text_flops(void)
     return transformer_flops(CONTEXT, TEXT_WIDTH, TEXT_LAYERS) + 2.0 * TEXT_WIDTH * EMBED;
 }
 
-/* ---- timing ---- */
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-typedef int (*bench_fn)(void *context);
-
-/* The median of `runs` timed calls after one untimed warm-up, in ms; < 0 on failure. */
-static double median_ms(bench_fn fn, void *context, int runs)
-{
-    double times[16];
-    for (int i = -1; i < runs; i++) {
-        ct_scope *scope = NULL;
-        if (ct_inference_mode_begin(&scope) != DC_OK)
-            return -1;
-        size_t mark = ct_pool_begin();
-        double start = now_ms();
-        int st = fn(context);
-        double elapsed = now_ms() - start;
-        ct_pool_end(mark, NULL, 0);
-        ct_scope_end(scope);
-        if (st != DC_OK)
-            return -1;
-        if (i >= 0)
-            times[i] = elapsed;
-    }
-    qsort(times, (size_t)runs, sizeof *times, compare_doubles);
-    return runs % 2 ? times[runs / 2] : 0.5 * (times[runs / 2 - 1] + times[runs / 2]);
-}
-
-typedef struct sgemm_case {
-    ct_tensor *a, *b;
-} sgemm_case;
-
-static int run_sgemm(void *context)
-{
-    sgemm_case *c = context;
-    ct_tensor *product;
-    return ct_matmul(&product, c->a, c->b);
-}
-
 typedef struct image_case {
     const nn_clip *clip;
     ct_tensor *x;
@@ -224,35 +174,12 @@ static int run_text_direction(void *context)
                                  &direction);
 }
 
-static void print_row(const char *what, double ms, double flops)
-{
-    if (ms < 0) {
-        printf("%-40s %12s   (%s)\n", what, "failed", dc_last_error());
-        return;
-    }
-    printf("%-40s %12.2f %10.2f %10.1f\n", what, ms, flops / 1e9, flops / (ms * 1e6));
-}
-
-static double peak_rss_mib(void)
-{
-    struct rusage usage;
-    return getrusage(RUSAGE_SELF, &usage) == 0 ? usage.ru_maxrss / 1024.0 : -1;
-}
-
 int main(void)
 {
     ct_manual_seed(0);
-    sgemm_case g = {0};
-    int st = ct_randn(&g.a, DC_FLOAT32, 2, SHAPE(SGEMM_N, SGEMM_N), CT_CPU);
-    if (st == DC_OK)
-        st = ct_randn(&g.b, DC_FLOAT32, 2, SHAPE(SGEMM_N, SGEMM_N), CT_CPU);
-    if (st != DC_OK) {
-        fprintf(stderr, "bench_clip: %s\n", dc_last_error());
-        return 1;
-    }
     io_state_dict sd;
     nn_clip *clip = NULL;
-    st = build_vit_b16(&sd);
+    int st = build_vit_b16(&sd);
     if (st == DC_OK)
         st = nn_clip_load(&clip, &sd, "ViT-B/16 (random weights)", CT_CPU, DC_FLOAT32);
     io_state_dict_free(&sd);
@@ -268,15 +195,13 @@ int main(void)
     char label[64];
     snprintf(label, sizeof label, "sgemm %dx%dx%d (machine reference)", SGEMM_N, SGEMM_N,
              SGEMM_N);
-    print_row(label, median_ms(run_sgemm, &g, SGEMM_RUNS), 2.0 * n * n * n);
-    ct_free(g.a);
-    ct_free(g.b);
+    print_row(label, sgemm_ms(SGEMM_N, SGEMM_RUNS), 2.0 * n * n * n);
 
     image_case image = {clip, NULL};
     if (ct_randn(&image.x, DC_FLOAT32, 4, SHAPE(1, 3, RESOLUTION, RESOLUTION), CT_CPU) != DC_OK)
         print_row("image encode, batch 1", -1, 0);
     else
-        print_row("image encode, batch 1", median_ms(run_image, &image, IMAGE_RUNS),
+        print_row("image encode, batch 1", median_ms(run_image, &image, IMAGE_RUNS, 0),
                   image_flops());
     ct_free(image.x);
 
@@ -289,7 +214,7 @@ int main(void)
         printf("%-40s %12s   (%s)\n", what, "skipped", dc_last_error());
     } else {
         double flops = 2.0 * (double)ft_imagenet_template_count * text_flops();
-        print_row(what, median_ms(run_text_direction, &text, TEXT_RUNS), flops);
+        print_row(what, median_ms(run_text_direction, &text, TEXT_RUNS, 0), flops);
     }
     ft_text_direction_clear(&text.cache);
     nn_tokenizer_free(text.tokenizer);

@@ -1,10 +1,10 @@
 #!/bin/sh
 # Builds the C++ examples (examples/cpp) with g++ -std=c++17 against include/ and the built
 # library, and runs them on the golden ddpm_unet case. Environment (make test sets it):
-# DIFFCLIP_LIB_DIR (absolute), BUILD, CXX, DC_GOLDEN.
+# DIFFCLIP_LIB_DIR (absolute), DC_BUILD, CXX, DC_GOLDEN.
 . "$(dirname "$0")/lib.sh"
 lib_dir=${DIFFCLIP_LIB_DIR:-$PWD/lib}
-out=${BUILD:-build}/examples/cpp
+out=${DC_BUILD:-build}/examples/cpp
 golden=${DC_GOLDEN:-../shared/golden}/ddpm_unet
 mkdir -p "$out"
 

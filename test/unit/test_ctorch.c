@@ -924,3 +924,21 @@ CT_TEST(manual_seed_makes_randn_reproducible)
     CHECK_OK(ct_to_host(x, b, sizeof b));
     CHECK(memcmp(a, b, sizeof a) != 0);
 }
+
+TEST(flop_counter_counts_convolutions_and_products)
+{
+    ct_tensor *x, *w, *y, *a, *b, *ab;
+    const int64_t xs[4] = {1, 2, 4, 4}, ws[4] = {3, 2, 3, 3}, as[2] = {5, 7}, bs[2] = {7, 11};
+    CHECK_OK(ct_zeros(&x, DC_FLOAT32, 4, xs, CT_CPU));
+    CHECK_OK(ct_zeros(&w, DC_FLOAT32, 4, ws, CT_CPU));
+    CHECK_OK(ct_zeros(&a, DC_FLOAT32, 2, as, CT_CPU));
+    CHECK_OK(ct_zeros(&b, DC_FLOAT32, 2, bs, CT_CPU));
+    ct_flop_count_reset();
+    CHECK_OK(ct_conv2d(&y, x, w, NULL, 1, 1));
+    CHECK(ct_flop_count() == 2ull * (3 * 4 * 4) * (2 * 3 * 3));
+    CHECK_OK(ct_matmul(&ab, a, b));
+    CHECK(ct_flop_count() == 2ull * (3 * 4 * 4) * (2 * 3 * 3) + 2ull * 5 * 11 * 7);
+    ct_flop_count_reset();
+    CHECK(ct_flop_count() == 0);
+    ct_free(x), ct_free(w), ct_free(y), ct_free(a), ct_free(b), ct_free(ab);
+}

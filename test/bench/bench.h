@@ -1,0 +1,95 @@
+/* What the benchmark programs share: timing medians, the sgemm reference, the table rows
+ * and the peak RSS (header-only: each benchmark is one program). */
+#ifndef DC_TEST_BENCH_BENCH_H
+#define DC_TEST_BENCH_BENCH_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "ctorch/ctorch.h"
+
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef int (*bench_fn)(void *context);
+
+/* The median of `runs` (at most 16) timed calls after one untimed warm-up, in ms, each in a
+ * pool and in inference mode (grad 0) or with autograd on (grad 1); < 0 on failure. */
+static double median_ms(bench_fn fn, void *context, int runs, int grad)
+{
+    double times[16];
+    if (runs > 16)
+        runs = 16;
+    for (int i = -1; i < runs; i++) {
+        ct_scope *scope = NULL;
+        if ((grad ? ct_grad_mode_begin(&scope, 1) : ct_inference_mode_begin(&scope)) != DC_OK)
+            return -1;
+        size_t mark = ct_pool_begin();
+        double start = now_ms();
+        int st = fn(context);
+        double elapsed = now_ms() - start;
+        ct_pool_end(mark, NULL, 0);
+        ct_scope_end(scope);
+        if (st != DC_OK)
+            return -1;
+        if (i >= 0)
+            times[i] = elapsed;
+    }
+    qsort(times, (size_t)runs, sizeof *times, compare_doubles);
+    return runs % 2 ? times[runs / 2] : 0.5 * (times[runs / 2 - 1] + times[runs / 2]);
+}
+
+typedef struct sgemm_case {
+    ct_tensor *a, *b;
+} sgemm_case;
+
+static int run_sgemm(void *context)
+{
+    sgemm_case *c = context;
+    ct_tensor *product;
+    return ct_matmul(&product, c->a, c->b);
+}
+
+/* ms of an n x n x n float32 matrix product (median of `runs`), the machine's reference. */
+static double sgemm_ms(int n, int runs)
+{
+    sgemm_case g = {0};
+    const int64_t shape[2] = {n, n};
+    double ms = -1;
+    if (ct_randn(&g.a, DC_FLOAT32, 2, shape, CT_CPU) == DC_OK &&
+        ct_randn(&g.b, DC_FLOAT32, 2, shape, CT_CPU) == DC_OK)
+        ms = median_ms(run_sgemm, &g, runs, 0);
+    ct_free(g.a);
+    ct_free(g.b);
+    return ms;
+}
+
+static void print_row(const char *what, double ms, double flops)
+{
+    if (ms < 0) {
+        printf("%-40s %12s   (%s)\n", what, "failed", dc_last_error());
+        return;
+    }
+    printf("%-40s %12.2f %10.2f %10.1f\n", what, ms, flops / 1e9, flops / (ms * 1e6));
+}
+
+static double peak_rss_mib(void)
+{
+    struct rusage usage;
+    return getrusage(RUSAGE_SELF, &usage) == 0 ? usage.ru_maxrss / 1024.0 : -1;
+}
+
+#endif

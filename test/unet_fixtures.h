@@ -1,0 +1,256 @@
+/* State dicts built in memory the way the Python constructors name and shape their
+ * parameters (models/ddpm/diffusion.py Model, guided-diffusion UNetModel), with random
+ * weights: for the UNet unit tests and the benchmarks (header-only, static functions). */
+#ifndef DC_TEST_UNET_FIXTURES_H
+#define DC_TEST_UNET_FIXTURES_H
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/checkpoint.h"
+
+/* ---- a state dict built in memory ---- */
+
+typedef struct sd_builder {
+    io_state_dict sd;
+    size_t cap;
+    uint64_t rng;
+} sd_builder;
+
+static float next_uniform(sd_builder *b)
+{
+    b->rng = b->rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((b->rng >> 40) * (1.0 / (1 << 24))) * 2.0f - 1.0f;
+}
+
+/* name % args, then ndim sizes; weights scaled by 1/sqrt(fan_in), 1-d tensors around
+ * `center` (1 for norms, 0 for biases). */
+static void add_tensor(sd_builder *b, float center, int ndim, const int64_t *shape,
+                       const char *fmt, ...)
+{
+    if (b->sd.count == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 64;
+        b->sd.tensors = realloc(b->sd.tensors, b->cap * sizeof *b->sd.tensors);
+    }
+    io_tensor *t = &b->sd.tensors[b->sd.count++];
+    memset(t, 0, sizeof *t);
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    t->name = strdup(name);
+    t->value.dtype = DC_FLOAT32;
+    t->value.ndim = ndim;
+    int64_t numel = 1, fan_in = 1;
+    for (int i = 0; i < ndim; i++) {
+        t->value.shape[i] = shape[i];
+        numel *= shape[i];
+        if (i > 0)
+            fan_in *= shape[i];
+    }
+    float *v = malloc((size_t)numel * sizeof *v);
+    float scale = ndim == 1 ? 0.1f : 1.0f / sqrtf((float)fan_in);
+    for (int64_t i = 0; i < numel; i++)
+        v[i] = center + scale * next_uniform(b);
+    t->value.data = v;
+}
+
+static void free_builder(sd_builder *b)
+{
+    for (size_t i = 0; i < b->sd.count; i++) {
+        free(b->sd.tensors[i].name);
+        free(b->sd.tensors[i].value.data);
+    }
+    free(b->sd.tensors);
+    memset(b, 0, sizeof *b);
+}
+
+static void add_norm(sd_builder *b, const char *prefix, int64_t c)
+{
+    add_tensor(b, 1.0f, 1, &c, "%s.weight", prefix);
+    add_tensor(b, 0.0f, 1, &c, "%s.bias", prefix);
+}
+
+static void add_layer(sd_builder *b, const char *prefix, int ndim, int64_t out, int64_t in,
+                      int kernel)
+{
+    int64_t shape[4] = {out, in, kernel, kernel};
+    add_tensor(b, 0.0f, ndim, shape, "%s.weight", prefix);
+    add_tensor(b, 0.0f, 1, &out, "%s.bias", prefix);
+}
+
+/* ---- DDPM Model(ch, out_ch, ch_mult, num_res_blocks, attention by level) ---- */
+
+typedef struct ddpm_config {
+    int ch, out_ch, levels, nrb;
+    int mult[6];
+    int attn[6];
+} ddpm_config;
+
+static void ddpm_resblock(sd_builder *b, const char *p, int64_t in, int64_t out, int64_t temb)
+{
+    char n[200];
+    snprintf(n, sizeof n, "%s.norm1", p), add_norm(b, n, in);
+    snprintf(n, sizeof n, "%s.conv1", p), add_layer(b, n, 4, out, in, 3);
+    snprintf(n, sizeof n, "%s.temb_proj", p), add_layer(b, n, 2, out, temb, 0);
+    snprintf(n, sizeof n, "%s.norm2", p), add_norm(b, n, out);
+    snprintf(n, sizeof n, "%s.conv2", p), add_layer(b, n, 4, out, out, 3);
+    if (in != out)
+        snprintf(n, sizeof n, "%s.nin_shortcut", p), add_layer(b, n, 4, out, in, 1);
+}
+
+static void ddpm_attn(sd_builder *b, const char *p, int64_t c)
+{
+    static const char *parts[] = {"q", "k", "v", "proj_out"};
+    char n[200];
+    snprintf(n, sizeof n, "%s.norm", p), add_norm(b, n, c);
+    for (int i = 0; i < 4; i++)
+        snprintf(n, sizeof n, "%s.%s", p, parts[i]), add_layer(b, n, 4, c, c, 1);
+}
+
+/* Model.__init__: state-dict order is temb, conv_in, down, mid, up (level 0 first), end. */
+static void build_ddpm(sd_builder *b, const ddpm_config *c)
+{
+    char n[200];
+    int64_t ch = c->ch, temb = 4 * ch;
+    add_layer(b, "temb.dense.0", 2, temb, ch, 0);
+    add_layer(b, "temb.dense.1", 2, temb, temb, 0);
+    add_layer(b, "conv_in", 4, ch, 3, 3);
+    int64_t block_in = ch;
+    for (int l = 0; l < c->levels; l++) {
+        block_in = ch * (l ? c->mult[l - 1] : 1);
+        int64_t block_out = ch * c->mult[l];
+        for (int i = 0; i < c->nrb; i++) {
+            snprintf(n, sizeof n, "down.%d.block.%d", l, i);
+            ddpm_resblock(b, n, block_in, block_out, temb);
+            block_in = block_out;
+        }
+        for (int i = 0; c->attn[l] && i < c->nrb; i++)
+            snprintf(n, sizeof n, "down.%d.attn.%d", l, i), ddpm_attn(b, n, block_in);
+        if (l != c->levels - 1)
+            snprintf(n, sizeof n, "down.%d.downsample.conv", l),
+                add_layer(b, n, 4, block_in, block_in, 3);
+    }
+    ddpm_resblock(b, "mid.block_1", block_in, block_in, temb);
+    ddpm_attn(b, "mid.attn_1", block_in);
+    ddpm_resblock(b, "mid.block_2", block_in, block_in, temb);
+    /* up blocks are created from the last level down but stored from level 0 up: record the
+     * input width of each level's first block in creation order first. */
+    int64_t level_in[6];
+    for (int l = c->levels - 1; l >= 0; l--) {
+        level_in[l] = block_in;
+        block_in = ch * c->mult[l];
+    }
+    for (int l = 0; l < c->levels; l++) {
+        int64_t in = level_in[l], block_out = ch * c->mult[l];
+        for (int i = 0; i <= c->nrb; i++) {
+            int64_t skip = i == c->nrb ? ch * (l ? c->mult[l - 1] : 1) : ch * c->mult[l];
+            snprintf(n, sizeof n, "up.%d.block.%d", l, i);
+            ddpm_resblock(b, n, in + skip, block_out, temb);
+            in = block_out;
+        }
+        for (int i = 0; c->attn[l] && i <= c->nrb; i++)
+            snprintf(n, sizeof n, "up.%d.attn.%d", l, i), ddpm_attn(b, n, block_out);
+        if (l != 0)
+            snprintf(n, sizeof n, "up.%d.upsample.conv", l),
+                add_layer(b, n, 4, block_out, block_out, 3);
+    }
+    add_norm(b, "norm_out", ch * c->mult[0]);
+    add_layer(b, "conv_out", 4, c->out_ch, ch * c->mult[0], 3);
+}
+
+/* ---- guided-diffusion UNetModel ---- */
+
+typedef struct adm_config {
+    int mc, out_ch, levels, nrb, scale_shift, updown, classes;
+    int mult[6];
+    int attn[6];
+} adm_config;
+
+static void adm_resblock(sd_builder *b, const char *p, int64_t in, int64_t out, int64_t emb,
+                         int scale_shift)
+{
+    char n[200];
+    snprintf(n, sizeof n, "%s.in_layers.0", p), add_norm(b, n, in);
+    snprintf(n, sizeof n, "%s.in_layers.2", p), add_layer(b, n, 4, out, in, 3);
+    snprintf(n, sizeof n, "%s.emb_layers.1", p),
+        add_layer(b, n, 2, scale_shift ? 2 * out : out, emb, 0);
+    snprintf(n, sizeof n, "%s.out_layers.0", p), add_norm(b, n, out);
+    snprintf(n, sizeof n, "%s.out_layers.3", p), add_layer(b, n, 4, out, out, 3);
+    if (in != out)
+        snprintf(n, sizeof n, "%s.skip_connection", p), add_layer(b, n, 4, out, in, 1);
+}
+
+static void adm_attn(sd_builder *b, const char *p, int64_t c)
+{
+    char n[200];
+    snprintf(n, sizeof n, "%s.norm", p), add_norm(b, n, c);
+    snprintf(n, sizeof n, "%s.qkv", p), add_layer(b, n, 3, 3 * c, c, 1);
+    snprintf(n, sizeof n, "%s.proj_out", p), add_layer(b, n, 3, c, c, 1);
+}
+
+static void build_adm(sd_builder *b, const adm_config *c)
+{
+    char n[200];
+    int64_t mc = c->mc, emb = 4 * mc, chans[64];
+    int nchans = 0, k = 1;
+    add_layer(b, "time_embed.0", 2, emb, mc, 0);
+    add_layer(b, "time_embed.2", 2, emb, emb, 0);
+    if (c->classes) {
+        int64_t shape[2] = {c->classes, emb};
+        add_tensor(b, 0.0f, 2, shape, "label_emb.weight");
+    }
+    int64_t ch = mc * c->mult[0];
+    add_layer(b, "input_blocks.0.0", 4, ch, 3, 3);
+    chans[nchans++] = ch;
+    for (int l = 0; l < c->levels; l++) {
+        for (int i = 0; i < c->nrb; i++, k++) {
+            snprintf(n, sizeof n, "input_blocks.%d.0", k);
+            adm_resblock(b, n, ch, mc * c->mult[l], emb, c->scale_shift);
+            ch = mc * c->mult[l];
+            if (c->attn[l])
+                snprintf(n, sizeof n, "input_blocks.%d.1", k), adm_attn(b, n, ch);
+            chans[nchans++] = ch;
+        }
+        if (l != c->levels - 1) {
+            if (c->updown)
+                snprintf(n, sizeof n, "input_blocks.%d.0", k),
+                    adm_resblock(b, n, ch, ch, emb, c->scale_shift);
+            else
+                snprintf(n, sizeof n, "input_blocks.%d.0.op", k), add_layer(b, n, 4, ch, ch, 3);
+            chans[nchans++] = ch;
+            k++;
+        }
+    }
+    adm_resblock(b, "middle_block.0", ch, ch, emb, c->scale_shift);
+    adm_attn(b, "middle_block.1", ch);
+    adm_resblock(b, "middle_block.2", ch, ch, emb, c->scale_shift);
+    k = 0;
+    for (int l = c->levels - 1; l >= 0; l--) {
+        for (int i = 0; i <= c->nrb; i++, k++) {
+            int64_t ich = chans[--nchans];
+            snprintf(n, sizeof n, "output_blocks.%d.0", k);
+            adm_resblock(b, n, ch + ich, mc * c->mult[l], emb, c->scale_shift);
+            ch = mc * c->mult[l];
+            int sub = 1;
+            if (c->attn[l])
+                snprintf(n, sizeof n, "output_blocks.%d.1", k), adm_attn(b, n, ch), sub = 2;
+            if (l && i == c->nrb) {
+                if (c->updown)
+                    snprintf(n, sizeof n, "output_blocks.%d.%d", k, sub),
+                        adm_resblock(b, n, ch, ch, emb, c->scale_shift);
+                else
+                    snprintf(n, sizeof n, "output_blocks.%d.%d.conv", k, sub),
+                        add_layer(b, n, 4, ch, ch, 3);
+            }
+        }
+    }
+    add_norm(b, "out.0", ch);
+    add_layer(b, "out.2", 4, c->out_ch, ch, 3);
+}
+
+#endif
