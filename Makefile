@@ -54,7 +54,7 @@ GOLDEN_SRCS  := $(sort $(wildcard test/golden/*.c))
 TEST_BINS    := $(UNIT_SRCS:test/%.c=$(BUILD)/test/%) $(GOLDEN_SRCS:test/%.c=$(BUILD)/test/%)
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 
-.PHONY: all deps test install uninstall clean
+.PHONY: all deps test install uninstall clean unicode-tables
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -98,6 +98,14 @@ deps:
 	    build-essential pkg-config libtorch-dev libopenblas0-pthread \
 	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
 	    python3 python3-torch python3-numpy abigail-tools unicode-data
+
+# The tokenizer's Unicode and HTML tables are generated and committed (a build needs neither
+# Python nor unicode-data); this regenerates them from unicode-data and Python's html module.
+PYTHON       ?= /usr/bin/python3
+UNICODE_DATA ?= /usr/share/unicode
+unicode-tables:
+	$(PYTHON) tools/gen_tokenizer_tables.py $(UNICODE_DATA) > src/nn/tokenizer_tables.c.tmp
+	mv src/nn/tokenizer_tables.c.tmp src/nn/tokenizer_tables.c
 
 test: all $(TEST_BINS)
 	@DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_CLI=$(CLI) sh test/run.sh $(TEST_BINS)

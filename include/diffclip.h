@@ -236,6 +236,29 @@ DC_API dc_status dc_model_describe(const dc_model *model, char *buf, size_t size
 DC_API dc_status dc_model_eps(dc_model *model, const dc_tensor *x, const dc_tensor *t,
                               dc_tensor *out);
 
+/* ---------------------------------------------------------------------------------------
+ * Tokenizer
+ *
+ * CLIP's byte-level BPE tokenizer (openai/CLIP simple_tokenizer.py and clip.tokenize), with
+ * the same token ids. Text is cleaned as the reference does (HTML entities unescaped twice,
+ * whitespace collapsed, Python's lower-casing) except for ftfy.fix_text, which is not
+ * reproduced: text that ftfy would repair (mojibake, curly quotes, ligatures, full-width
+ * forms, non-NFC) may give other tokens.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct dc_tokenizer dc_tokenizer;
+
+/* Reads the vocabulary `vocab_path` (bpe_simple_vocab_16e6.txt.gz). */
+DC_API dc_status dc_tokenizer_new(dc_tokenizer **out, const char *vocab_path);
+DC_API void dc_tokenizer_free(dc_tokenizer *tok);
+/* Tokenizes `count` NUL-terminated UTF-8 texts into `out`, an int64 [count, context_length]
+ * tensor (allocated; release with dc_tensor_free): row i is 49406 (<|startoftext|>), the
+ * BPE ids of texts[i], 49407 (<|endoftext|>), then zeros. A text needing more than
+ * context_length tokens is DC_EINVAL naming its index, unless `truncate` is non-zero: then
+ * it is cut to context_length tokens, the last one 49407. Invalid UTF-8 is DC_EINVAL. */
+DC_API dc_status dc_tokenize(dc_tokenizer *tok, const char *const *texts, size_t count,
+                             int context_length, int truncate, dc_tensor *out);
+
 #ifdef __cplusplus
 }
 #endif
