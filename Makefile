@@ -3,6 +3,8 @@
 #   LIBTORCH=dir   build against an official or pip LibTorch (2.x, CUDA) instead of Debian's
 #   GOLDEN=dir     conformance cases (default ../shared/golden)
 #   CLIP_DATA=dir  CLIP vocabulary and templates (default ../shared/clip)
+#   SANITIZE=1     build under build/sanitize with ASan+UBSan (`make test-sanitize` runs the tests so)
+# `make fuzz FUZZ_SECONDS=N` runs each libFuzzer target in test/fuzz for N seconds (test/fuzz/README.md).
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
@@ -10,7 +12,7 @@ LIBDIR    ?= $(PREFIX)/lib
 GOLDEN    ?= ../shared/golden
 CLIP_DATA ?= ../shared/clip
 LIBTORCH  ?=
-LIBOUT    ?= lib
+SANITIZE  ?=
 
 CC  ?= cc
 CXX ?= c++
@@ -38,7 +40,24 @@ CPPFLAGS   += -Iinclude -DDC_BUILDING_LIBRARY
 CFLAGS     += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden -MMD -MP
 CXXFLAGS   += -std=c++17 $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden -MMD -MP
 
-BUILD := build
+ifeq ($(SANITIZE),)
+BUILD  := build
+LIBOUT ?= lib
+else
+# Our code instrumented, LibTorch not; the suppressions name only leaks inside LibTorch and
+# the libraries under it.
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+BUILD    := build/sanitize
+LIBOUT   ?= $(BUILD)/lib
+CFLAGS   += $(SANITIZE_FLAGS)
+# Not `enum` in C++: C callers may pass any int as a dc_dtype, which the shim must refuse, and
+# reading one outside 0..7 is UB only to C++ compilers that assume enum ranges (-fstrict-enums).
+CXXFLAGS += $(SANITIZE_FLAGS) -fno-sanitize=enum
+LDFLAGS  += $(SANITIZE_FLAGS)
+TEST_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1 \
+            LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp):print_suppressions=0 \
+            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+endif
 LIB_C_SRCS   := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
 LIB_CXX_SRCS := $(sort $(wildcard src/ctorch/*.cpp))
 LIB_OBJS     := $(LIB_C_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB_CXX_SRCS:%.cpp=$(BUILD)/obj/%.o)
@@ -54,7 +73,7 @@ GOLDEN_SRCS  := $(sort $(wildcard test/golden/*.c))
 TEST_BINS    := $(UNIT_SRCS:test/%.c=$(BUILD)/test/%) $(GOLDEN_SRCS:test/%.c=$(BUILD)/test/%)
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 
-.PHONY: all deps test install uninstall clean unicode-tables
+.PHONY: all deps test test-sanitize fuzz install uninstall clean unicode-tables
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -68,7 +87,7 @@ $(BUILD)/obj/%.o: %.cpp
 
 $(SHARED_LIB): $(LIB_OBJS) src/libdiffclip.map
 	@mkdir -p $(@D)
-	$(CXX) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libdiffclip.map -Wl,--no-undefined \
+	$(CXX) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libdiffclip.map -Wl,--no-undefined \
 	    -o $@ $(LIB_OBJS) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 	ln -sf libdiffclip.so.$(VERSION) $(LIBOUT)/$(SONAME)
 	ln -sf $(SONAME) $(LIBOUT)/libdiffclip.so
@@ -81,12 +100,12 @@ $(STATIC_LIB): $(LIB_OBJS)
 # The CLI links the shared library: it can reach only the exported dc_ API.
 $(CLI): $(CLI_OBJS) $(SHARED_LIB)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $(CLI_OBJS) -L$(LIBOUT) -ldiffclip -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(BUILD)/bin $(LIBOUT))' -lm
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(LIBOUT) -ldiffclip -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(BUILD)/bin $(LIBOUT))' -lm
 
 # Tests link the static library so that they can test internal modules.
 $(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CXX) -o $@ $< $(HARNESS_OBJS) $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
+	$(CXX) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 
 $(BUILD)/obj/test/%.o: test/%.c
 	@mkdir -p $(@D)
@@ -97,7 +116,8 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	    build-essential pkg-config libtorch-dev libopenblas0-pthread \
 	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
-	    python3 python3-torch python3-numpy abigail-tools unicode-data
+	    python3 python3-torch python3-numpy abigail-tools unicode-data \
+	    clang libclang-rt-14-dev llvm
 
 # The tokenizer's Unicode and HTML tables are generated and committed (a build needs neither
 # Python nor unicode-data); this regenerates them from unicode-data and Python's html module.
@@ -107,8 +127,48 @@ unicode-tables:
 	$(PYTHON) tools/gen_tokenizer_tables.py $(UNICODE_DATA) > src/nn/tokenizer_tables.c.tmp
 	mv src/nn/tokenizer_tables.c.tmp src/nn/tokenizer_tables.c
 
-test: all $(TEST_BINS)
-	@DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_CLI=$(CLI) sh test/run.sh $(TEST_BINS)
+# ---- fuzzing: the pure-C readers (no LibTorch) built with clang's libFuzzer, ASan and UBSan ----
+FUZZ_CC       ?= clang
+FUZZ_SECONDS  ?= 60
+FUZZ_BUILD    := build/fuzz
+FUZZ_RUNTIME  := $(wildcard $(shell $(FUZZ_CC) -print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-$(shell uname -m).a)
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(FUZZ_SANITIZE) -MMD -MP
+FUZZ_LIB_SRCS := $(sort $(wildcard src/io/*.c src/cache/*.c src/nn/tokenizer*.c) \
+                   src/api/error.c src/api/tensor.c src/api/arrays.c)
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_SRCS     := $(sort $(wildcard test/fuzz/fuzz_*.c))
+FUZZ_BINS     := $(FUZZ_SRCS:test/fuzz/%.c=$(FUZZ_BUILD)/%) $(FUZZ_BUILD)/make_seeds
+FUZZ_ENV       = DC_FUZZ_BUILD=$(FUZZ_BUILD) DC_FUZZ_TARGETS="$(FUZZ_SRCS:test/fuzz/fuzz_%.c=%)" \
+                 DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) \
+                 $(if $(FUZZ_RUNTIME),,DC_FUZZ_MISSING="clang's libFuzzer runtime (make deps installs libclang-rt-14-dev)")
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -Isrc $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/test/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_SANITIZE) -fsanitize=fuzzer -o $@ $^ $(DEP_LDLIBS)
+
+$(FUZZ_BUILD)/make_seeds: $(FUZZ_BUILD)/obj/test/fuzz/make_seeds.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_SANITIZE) -fsanitize=fuzzer-no-link -o $@ $^ $(DEP_LDLIBS)
+
+# `make test` runs each fuzz target briefly and replays test/corpus (skipped, or failed under
+# CI=true, without the fuzzer runtime); the sanitizer build leaves them to `make test`.
+ifeq ($(SANITIZE)$(if $(FUZZ_RUNTIME),,missing),)
+FUZZ_TEST_BINS := $(FUZZ_BINS)
+endif
+
+test: all $(TEST_BINS) $(FUZZ_TEST_BINS)
+	@$(TEST_ENV) DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_CLI=$(CLI) $(FUZZ_ENV) \
+	    sh test/run.sh $(TEST_BINS) $(if $(SANITIZE),,test/fuzz/run_fuzz.sh)
+
+test-sanitize:
+	$(MAKE) SANITIZE=1 test
+
+fuzz: $(if $(FUZZ_RUNTIME),$(FUZZ_BINS))
+	@$(if $(FUZZ_RUNTIME),,echo "make fuzz needs clang's libFuzzer runtime (make deps)"; exit 1;) \
+	$(FUZZ_ENV) DC_FUZZ_SECONDS=$(FUZZ_SECONDS) sh test/fuzz/run_fuzz.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
