@@ -15,6 +15,9 @@ typedef struct cli_command {
 
 extern const cli_command cli_commands[];
 
+/* The commands, each in src/cli/cmd_NAME.c. */
+int cli_cmd_inspect(int argc, char **argv);
+
 /* "diffclip: MESSAGE" on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "diffclip: dc_last_error()" on stderr; returns CLI_EXIT_FAILURE. */

@@ -5,6 +5,10 @@
 #include "cli.h"
 
 const cli_command cli_commands[] = {
+    {"inspect", "list the tensors of a checkpoint", "inspect FILE",
+     "Prints one line per tensor of FILE (torch.save zip or legacy, TorchScript, safetensors\n"
+     "or .npy), sorted by name: NAME DTYPE [d0,d1,...]. An .npy array is named '-'.",
+     cli_cmd_inspect},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
