@@ -3,6 +3,8 @@
 #   LIBTORCH=dir   build against an official or pip LibTorch (2.x, CUDA) instead of Debian's
 #   GOLDEN=dir     conformance cases (default ../shared/golden)
 #   CLIP_DATA=dir  CLIP vocabulary and templates (default ../shared/clip)
+#   FACEAPI=dir    face-api's face recognition weights (default third_party/face-api, made by
+#                  `make faceapi`, which `make deps` runs)
 #   SANITIZE=1     build under build/sanitize with ASan+UBSan (`make test-sanitize` runs the tests so)
 # `make fuzz FUZZ_SECONDS=N` runs each libFuzzer target in test/fuzz for N seconds (test/fuzz/README.md).
 
@@ -11,6 +13,7 @@ DESTDIR   ?=
 LIBDIR    ?= $(PREFIX)/lib
 GOLDEN    ?= ../shared/golden
 CLIP_DATA ?= ../shared/clip
+FACEAPI   ?= third_party/face-api
 LIBTORCH  ?=
 SANITIZE  ?=
 
@@ -73,7 +76,7 @@ GOLDEN_SRCS  := $(sort $(wildcard test/golden/*.c))
 TEST_BINS    := $(UNIT_SRCS:test/%.c=$(BUILD)/test/%) $(GOLDEN_SRCS:test/%.c=$(BUILD)/test/%)
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 
-.PHONY: all deps test test-sanitize fuzz install uninstall clean unicode-tables
+.PHONY: all deps faceapi test test-sanitize fuzz install uninstall clean unicode-tables
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -111,13 +114,37 @@ $(BUILD)/obj/test/%.o: test/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Isrc -Itest $(CFLAGS) -c $< -o $@
 
+# python3-skimage and python-matplotlib-data hold the face photographs of the face descriptor
+# test (skimage/data/astronaut.png, matplotlib's sample_data/grace_hopper.jpg).
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	    build-essential pkg-config libtorch-dev libopenblas0-pthread \
 	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
 	    python3 python3-torch python3-numpy abigail-tools unicode-data \
-	    clang libclang-rt-14-dev llvm
+	    python3-skimage python-matplotlib-data clang libclang-rt-14-dev llvm
+	$(MAKE) faceapi
+
+# The face descriptor's weights from the npm package @vladmandic/face-api (MIT; the dlib
+# weights are public domain), the tarball pinned by its sha256 (npm integrity
+# sha512-WDMmK3CfNLo8jylWqMoQgf4nIst3M0fzx1dnac96wv/dvMTN4DxC/Pq1DGtduDk1lktCamQ3MIDXFnvrdHTXDw==).
+# Uses whatever npm is on PATH.
+FACEAPI_VERSION := 1.7.15
+FACEAPI_SHA256  := 0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031
+FACEAPI_TARBALL := $(FACEAPI)/vladmandic-face-api-$(FACEAPI_VERSION).tgz
+FACEAPI_MODEL   := face_recognition_model.bin face_recognition_model-weights_manifest.json
+
+faceapi: $(FACEAPI)/face_recognition_model-weights_manifest.json
+
+$(FACEAPI_TARBALL):
+	@command -v npm >/dev/null 2>&1 || { echo "make faceapi: npm is not on PATH; install Node.js with npm" >&2; exit 1; }
+	mkdir -p $(FACEAPI)
+	cd $(FACEAPI) && npm pack --silent @vladmandic/face-api@$(FACEAPI_VERSION) >/dev/null
+
+$(FACEAPI)/face_recognition_model-weights_manifest.json: $(FACEAPI_TARBALL)
+	@echo "$(FACEAPI_SHA256)  $<" | sha256sum -c --quiet - || { echo "make faceapi: $< does not have the pinned sha256; removed" >&2; rm -f $<; exit 1; }
+	tar -xzf $< -C $(FACEAPI) --strip-components=2 $(addprefix package/model/,$(FACEAPI_MODEL))
+	touch $@
 
 # The tokenizer's Unicode and HTML tables are generated and committed (a build needs neither
 # Python nor unicode-data); this regenerates them from unicode-data and Python's html module.
@@ -160,7 +187,8 @@ FUZZ_TEST_BINS := $(FUZZ_BINS)
 endif
 
 test: all $(TEST_BINS) $(FUZZ_TEST_BINS)
-	@$(TEST_ENV) DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_CLI=$(CLI) $(FUZZ_ENV) \
+	@$(TEST_ENV) DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_FACEAPI=$(FACEAPI) DC_CLI=$(CLI) \
+	    $(FUZZ_ENV) \
 	    sh test/run.sh $(TEST_BINS) $(if $(SANITIZE),,test/fuzz/run_fuzz.sh)
 
 test-sanitize:

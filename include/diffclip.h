@@ -259,6 +259,50 @@ DC_API void dc_tokenizer_free(dc_tokenizer *tok);
 DC_API dc_status dc_tokenize(dc_tokenizer *tok, const char *const *texts, size_t count,
                              int context_length, int truncate, dc_tensor *out);
 
+/* ---------------------------------------------------------------------------------------
+ * Face descriptor
+ *
+ * A second face identity network: dlib's ResNet face descriptor as face-api's
+ * faceRecognitionNet (npm package @vladmandic/face-api 1.7.15, MIT; weights public domain),
+ * read from the package's model/face_recognition_model-weights_manifest.json and
+ * model/face_recognition_model.bin (`make deps` puts both in third_party/face-api/). A
+ * 150x150 RGB face becomes 128 floats; face-api takes descriptors less than 0.6 apart
+ * (Euclidean) to be the same person. Faces are not detected or aligned: the caller gives
+ * the box around the face.
+ * ------------------------------------------------------------------------------------- */
+
+#define DC_FACE_DESCRIPTOR_SIZE 128
+#define DC_FACE_INPUT_SIZE 150
+#define DC_FACE_SAME_PERSON_DISTANCE 0.6
+
+typedef struct dc_face_descriptor dc_face_descriptor;
+
+/* A square of an image in pixels: left column, top row, side. */
+typedef struct dc_face_box {
+    int x, y, size;
+} dc_face_box;
+
+/* Loads the network from a tfjs weights manifest and its weights file; weights_path NULL
+ * reads the file(s) the manifest names, beside it. device: "cpu", "cuda", "cuda:N" or
+ * "auto" (NULL: "auto"). */
+DC_API dc_status dc_face_descriptor_load(dc_face_descriptor **out, const char *manifest_path,
+                                         const char *weights_path, const char *device);
+DC_API void dc_face_descriptor_free(dc_face_descriptor *net);
+/* Crops `box` (it must lie inside the image; NULL: the centred largest square) and resizes
+ * it to size x size with the Lanczos filter of dc_image_to_tensor. */
+DC_API dc_status dc_face_crop(const dc_image *img, const dc_face_box *box, int size,
+                              dc_image *out);
+/* The descriptor of the face in `box` of img (NULL: the centred largest square), cropped and
+ * resized to 150x150 as dc_face_crop does. A 150x150 image with box NULL is used as is, and
+ * then the result is face-api's computeFaceDescriptor of the same pixels (face-api itself
+ * pads other inputs to a square and resizes them bilinearly). */
+DC_API dc_status dc_face_descriptor_compute(dc_face_descriptor *net, const dc_image *img,
+                                            const dc_face_box *box,
+                                            float descriptor[DC_FACE_DESCRIPTOR_SIZE]);
+/* Euclidean distance between two descriptors (face-api's euclideanDistance). */
+DC_API dc_status dc_face_distance(const float a[DC_FACE_DESCRIPTOR_SIZE],
+                                  const float b[DC_FACE_DESCRIPTOR_SIZE], double *distance);
+
 #ifdef __cplusplus
 }
 #endif

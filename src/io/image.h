@@ -15,6 +15,11 @@ int io_image_read_file(const char *path, dc_image *out);
 /* By extension: .png or .jpg/.jpeg (quality 95); atomic replace. */
 int io_image_write_file(const char *path, const dc_image *img);
 
+/* The largest centred square of a width x height image, at torchvision CenterCrop's offsets. */
+void io_image_centre_square(int width, int height, int *x, int *y, int *side);
+/* The square of `side` pixels at (x, y) (inside the image) resized to size x size with the
+ * same Pillow-exact Lanczos as io_image_to_tensor (copied when side == size). */
+int io_image_crop_resize(const dc_image *img, int x, int y, int side, int size, dc_image *out);
 /* Centre crop to a square, then resize to size x size: PIL's ANTIALIAS (Lanczos-3 with the
  * support scaled by the reduction factor) as DiffusionCLIP's `img.resize(..., ANTIALIAS)`;
  * output 1x3xHxW float32 in [-1, 1] computed as (v / 255 - 0.5) * 2. */

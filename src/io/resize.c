@@ -150,38 +150,69 @@ static int centre_offset(int excess)
     return excess % 2 == 0 ? half : half + (half & 1);
 }
 
+void io_image_centre_square(int width, int height, int *x, int *y, int *side)
+{
+    *side = width < height ? width : height;
+    *x = centre_offset(width - *side);
+    *y = centre_offset(height - *side);
+}
+
+static int check_rgb_image(const char *what, const dc_image *img)
+{
+    if (!img || !img->data)
+        return dci_err(DC_EINVAL, "%s: image is NULL", what);
+    if (img->channels != 3 || img->width <= 0 || img->height <= 0 ||
+        img->width > IO_MAX_IMAGE_SIDE || img->height > IO_MAX_IMAGE_SIDE)
+        return dci_err(DC_EINVAL, "%s: image is %d x %d x %d, expected RGB of 1..%d per side",
+                       what, img->width, img->height, img->channels, IO_MAX_IMAGE_SIDE);
+    return DC_OK;
+}
+
+int io_image_crop_resize(const dc_image *img, int x, int y, int side, int size, dc_image *out)
+{
+    if (!out)
+        return dci_err(DC_EINVAL, "crop_resize: output is NULL");
+    memset(out, 0, sizeof *out);
+    DCI_TRY(check_rgb_image("crop_resize", img));
+    if (size <= 0 || size > IO_MAX_IMAGE_SIDE)
+        return dci_err(DC_EINVAL, "crop_resize: size %d is out of range 1..%d", size,
+                       IO_MAX_IMAGE_SIDE);
+    if (x < 0 || y < 0 || side <= 0 || side > img->width - x || side > img->height - y)
+        return dci_err(DC_EINVAL, "crop_resize: box (%d, %d) side %d is not inside the %d x %d "
+                       "image", x, y, side, img->width, img->height);
+    uint8_t *pixels = malloc((size_t)size * size * 3);
+    if (!pixels)
+        return dci_err(DC_ENOMEM, "crop_resize: out of memory");
+    size_t in_stride = (size_t)img->width * 3;
+    int status = resample_square(img->data + (size_t)y * in_stride + (size_t)x * 3, in_stride,
+                                 side, size, pixels);
+    if (status != DC_OK) {
+        free(pixels);
+        return status;
+    }
+    *out = (dc_image){.width = size, .height = size, .channels = 3, .data = pixels};
+    return DC_OK;
+}
+
 int io_image_to_tensor(const dc_image *img, int size, dc_tensor *out)
 {
     if (!out)
         return dci_err(DC_EINVAL, "image_to_tensor: output is NULL");
     memset(out, 0, sizeof *out);
-    if (!img || !img->data)
-        return dci_err(DC_EINVAL, "image_to_tensor: image is NULL");
-    if (img->channels != 3 || img->width <= 0 || img->height <= 0 ||
-        img->width > IO_MAX_IMAGE_SIDE || img->height > IO_MAX_IMAGE_SIDE)
-        return dci_err(DC_EINVAL, "image_to_tensor: image is %d x %d x %d, expected RGB of 1..%d "
-                       "per side", img->width, img->height, img->channels, IO_MAX_IMAGE_SIDE);
+    DCI_TRY(check_rgb_image("image_to_tensor", img));
     if (size <= 0 || size > IO_MAX_IMAGE_SIDE)
         return dci_err(DC_EINVAL, "image_to_tensor: size %d is out of range 1..%d", size,
                        IO_MAX_IMAGE_SIDE);
 
-    int side = img->width < img->height ? img->width : img->height;
-    size_t in_stride = (size_t)img->width * 3;
-    const uint8_t *crop = img->data + (size_t)centre_offset(img->height - side) * in_stride +
-                          (size_t)centre_offset(img->width - side) * 3;
+    int x, y, side;
+    io_image_centre_square(img->width, img->height, &x, &y, &side);
+    dc_image resized;
+    DCI_TRY(io_image_crop_resize(img, x, y, side, size, &resized));
     size_t plane = (size_t)size * size;
-    uint8_t *resized = malloc(plane * 3);
     float *data = malloc(sizeof(float) * plane * 3);
-    if (!resized || !data) {
-        free(resized);
-        free(data);
+    if (!data) {
+        free(resized.data);
         return dci_err(DC_ENOMEM, "image_to_tensor: out of memory");
-    }
-    int status = resample_square(crop, in_stride, side, size, resized);
-    if (status != DC_OK) {
-        free(resized);
-        free(data);
-        return status;
     }
     /* As DiffusionCLIP: np.array(img) / 255 in float64, cast to float32, then (x - 0.5) * 2. */
     float lut[256];
@@ -189,8 +220,8 @@ int io_image_to_tensor(const dc_image *img, int size, dc_tensor *out)
         lut[v] = ((float)(v / 255.0) - 0.5f) * 2.0f;
     for (size_t i = 0; i < plane; i++)
         for (int c = 0; c < 3; c++)
-            data[c * plane + i] = lut[resized[i * 3 + c]];
-    free(resized);
+            data[c * plane + i] = lut[resized.data[i * 3 + c]];
+    free(resized.data);
     *out = (dc_tensor){.dtype = DC_FLOAT32, .ndim = 4, .shape = {1, 3, size, size}, .data = data};
     return DC_OK;
 }
