@@ -167,7 +167,7 @@ FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_SRCS     := $(sort $(wildcard test/fuzz/fuzz_*.c))
 FUZZ_BINS     := $(FUZZ_SRCS:test/fuzz/%.c=$(FUZZ_BUILD)/%) $(FUZZ_BUILD)/make_seeds
 FUZZ_ENV       = DC_FUZZ_BUILD=$(FUZZ_BUILD) DC_FUZZ_TARGETS="$(FUZZ_SRCS:test/fuzz/fuzz_%.c=%)" \
-                 DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) \
+                 DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_FACEAPI=$(FACEAPI) PYTHON=$(PYTHON) \
                  $(if $(FUZZ_RUNTIME),,DC_FUZZ_MISSING="clang's libFuzzer runtime (make deps installs libclang-rt-14-dev)")
 
 $(FUZZ_BUILD)/obj/%.o: %.c
@@ -188,8 +188,7 @@ endif
 
 test: all $(TEST_BINS) $(FUZZ_TEST_BINS)
 	@$(TEST_ENV) DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_FACEAPI=$(FACEAPI) DC_CLI=$(CLI) \
-	    $(FUZZ_ENV) \
-	    sh test/run.sh $(TEST_BINS) $(if $(SANITIZE),,test/fuzz/run_fuzz.sh)
+	    $(FUZZ_ENV) sh test/run.sh $(TEST_BINS) $(if $(SANITIZE),,test/fuzz/run_fuzz.sh)
 
 test-sanitize:
 	$(MAKE) SANITIZE=1 test

@@ -10,6 +10,7 @@
 
 #include "cache/latent_cache.h"
 #include "diffclip.h"
+#include "io/checkpoint.h"
 #include "io/image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,6 +29,14 @@ static inline void fuzz_touch_tensor(const dc_tensor *t)
     fuzz_touch(t->data, (size_t)dc_tensor_numel(t) * dc_dtype_size(t->dtype));
 }
 
+static inline void fuzz_touch_state_dict(const io_state_dict *sd)
+{
+    for (size_t i = 0; i < sd->count; i++) {
+        fuzz_touch(sd->tensors[i].name, strlen(sd->tensors[i].name));
+        fuzz_touch_tensor(&sd->tensors[i].value);
+    }
+}
+
 /* Decodes an image and, when small (bounding the time per input), resizes it to a tensor. */
 static inline void fuzz_decode_image(const uint8_t *data, size_t size)
 {
@@ -44,6 +53,10 @@ static inline void fuzz_decode_image(const uint8_t *data, size_t size)
     }
     dc_image_free(&img);
 }
+
+/* tfjs inputs: u8 shard count (1..4), the manifest, a NUL byte, then the shards' bytes cut
+ * into that many nearly equal parts. make_seeds writes them so; fuzz_tfjs splits them. */
+enum { FUZZ_TFJS_MAX_SHARDS = 4 };
 
 /* The parameters of the latent caches that make_seeds writes and fuzz_latent_cache opens:
  * images small enough that every entry can be decompressed. */

@@ -1,7 +1,9 @@
-/* Writes small seed inputs for the fuzz targets: make_seeds OUT_DIR [CLIP_DATA_DIR] fills
- * OUT_DIR/<target>/ with valid files of every variant each reader accepts (and a few it
- * refuses), so that fuzzing starts from deep inside the formats. run_fuzz.sh adds the golden
- * files. */
+/* Writes small seed inputs for the fuzz targets:
+ *   make_seeds OUT_DIR CLIP_DATA_DIR GOLDEN_DIR FACEAPI_DIR
+ * fills OUT_DIR/<target>/ with valid files of every variant each reader accepts (and a few it
+ * refuses), so that fuzzing starts from deep inside the formats: written here, or taken from
+ * the golden cases (their pickles; their checkpoints are too large to mutate quickly) and the
+ * data folders when present. run_fuzz.sh adds the small golden files and py_seeds.py's. */
 #include <errno.h>
 #include <stdio.h>   /* before jpeglib.h, which uses FILE */
 
@@ -13,7 +15,10 @@
 #include <zlib.h>
 
 #include "fuzz.h"
+#include "io/file.h"
 #include "io/npy.h"
+#include "io/pickle.h"
+#include "io/zip.h"
 #include "nn/tokenizer.h"
 
 static const char *out_dir;
@@ -50,7 +55,8 @@ static uint8_t pattern(size_t i) { return (uint8_t)(i * 37u + (i >> 3) * 11u); }
 
 /* ---- .npy ---- */
 
-static void npy_seed(const char *name, dc_dtype dtype, int ndim, const int64_t *shape)
+static void npy_seed(const char *target, const char *name, dc_dtype dtype, int ndim,
+                     const int64_t *shape)
 {
     dc_tensor t = {.dtype = dtype, .ndim = ndim};
     memcpy(t.shape, shape, (size_t)ndim * sizeof *shape);
@@ -62,7 +68,7 @@ static void npy_seed(const char *name, dc_dtype dtype, int ndim, const int64_t *
         for (size_t i = 0; i < bytes; i++)
             data[i] &= 1;
     t.data = data;
-    if (io_npy_write_file(seed_path("npy", name), &t) != DC_OK)
+    if (io_npy_write_file(seed_path(target, name), &t) != DC_OK)
         fail(name, dc_last_error());
     free(data);
 }
@@ -83,13 +89,13 @@ static void npy_raw_seed(const char *name, int major, const char *dict, size_t p
 
 static void npy_seeds(void)
 {
-    npy_seed("f4_2x3.npy", DC_FLOAT32, 2, (int64_t[]){2, 3});
-    npy_seed("f2_5.npy", DC_FLOAT16, 1, (int64_t[]){5});
-    npy_seed("f8_scalar.npy", DC_FLOAT64, 0, (int64_t[]){0});
-    npy_seed("i8_1x1x2.npy", DC_INT64, 3, (int64_t[]){1, 1, 2});
-    npy_seed("i4_0x4.npy", DC_INT32, 2, (int64_t[]){0, 4});
-    npy_seed("u1_4x4.npy", DC_UINT8, 2, (int64_t[]){4, 4});
-    npy_seed("b1_3.npy", DC_BOOL, 1, (int64_t[]){3});
+    npy_seed("npy", "f4_2x3.npy", DC_FLOAT32, 2, (int64_t[]){2, 3});
+    npy_seed("npy", "f2_5.npy", DC_FLOAT16, 1, (int64_t[]){5});
+    npy_seed("npy", "f8_scalar.npy", DC_FLOAT64, 0, (int64_t[]){0});
+    npy_seed("npy", "i8_1x1x2.npy", DC_INT64, 3, (int64_t[]){1, 1, 2});
+    npy_seed("npy", "i4_0x4.npy", DC_INT32, 2, (int64_t[]){0, 4});
+    npy_seed("npy", "u1_4x4.npy", DC_UINT8, 2, (int64_t[]){4, 4});
+    npy_seed("npy", "b1_3.npy", DC_BOOL, 1, (int64_t[]){3});
     npy_raw_seed("v2.npy", 2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8);
     npy_raw_seed("v3_quotes.npy", 3, "{\"descr\": \"<i4\", \"fortran_order\": False, \"shape\": (1, 1)}", 4);
     npy_raw_seed("long_suffix.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1L, 2L), }", 16);
@@ -277,8 +283,6 @@ static void vocab_seeds(const char *clip_dir)
     write_bytes("vocab", "synthetic.txt", text, n);
     free(text);
 
-    if (!clip_dir)
-        return;
     char path[4096];
     snprintf(path, sizeof path, "%s/bpe_simple_vocab_16e6.txt.gz", clip_dir);
     gzFile gz = gzopen(path, "rb");
@@ -312,10 +316,191 @@ static void tokenize_seeds(void)
     }
 }
 
+/* ---- zip archives (stored; py_seeds.py adds deflated ones), and checkpoints and
+ * safetensors written by the library ---- */
+
+static void zip_seed(const char *name, int zip64)
+{
+    const char *path = seed_path("zip", name);
+    uint8_t data[300];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = pattern(i);
+    io_zip_writer w;
+    if (io_zip_writer_begin(&w, path) != DC_OK) {
+        fail(path, dc_last_error());
+        return;
+    }
+    w.force_zip64 = zip64;
+    if (io_zip_writer_add(&w, "archive/data.pkl", data, 40) != DC_OK ||
+        io_zip_writer_add(&w, "archive/data/0", data, sizeof data) != DC_OK ||
+        io_zip_writer_add(&w, "archive/empty", data, 0) != DC_OK ||
+        io_zip_writer_finish(&w) != DC_OK) {
+        fail(path, dc_last_error());
+        io_zip_writer_abort(&w);
+    }
+}
+
+static void checkpoint_seeds(void)
+{
+    static const float f32[6] = {0.5f, -1, 2, 3e-8f, 1e30f, -0.0f};
+    static const uint16_t f16[2] = {0x3c00, 0xc000};
+    static const double f64[2] = {0.25, -1e300};
+    static const int64_t i64[3] = {-1, 1ll << 40, 7};
+    static const int32_t i32[2] = {-5, 123456};
+    static const uint8_t u8[4] = {0, 255, 7, 1};
+    const dc_named_tensor tensors[] = {
+        {"conv.weight", {DC_FLOAT32, 2, {2, 3}, (void *)f32}},
+        {"half", {DC_FLOAT16, 1, {2}, (void *)f16}},
+        {"bf16", {DC_BFLOAT16, 1, {2}, (void *)f16}},
+        {"double", {DC_FLOAT64, 1, {2}, (void *)f64}},
+        {"long", {DC_INT64, 3, {1, 3, 1}, (void *)i64}},
+        {"int", {DC_INT32, 1, {2}, (void *)i32}},
+        {"byte", {DC_UINT8, 2, {2, 2}, (void *)u8}},
+        {"mask", {DC_BOOL, 1, {2}, (void *)u8}},
+        {"scalar", {DC_FLOAT32, 0, {0}, (void *)(f32 + 1)}},
+        {"empty.\xc3\xa9", {DC_INT64, 2, {0, 4}, NULL}},
+    };
+    size_t count = sizeof tensors / sizeof tensors[0];
+    if (io_checkpoint_write_torch(seed_path("checkpoint", "all_dtypes.pt"), tensors, count) != DC_OK ||
+        io_checkpoint_write_torch(seed_path("zip", "all_dtypes.pt"), tensors, count) != DC_OK ||
+        io_checkpoint_write_torch(seed_path("checkpoint", "one.pt"), tensors, 1) != DC_OK ||
+        io_checkpoint_write_safetensors(seed_path("checkpoint", "all_dtypes.safetensors"),
+                                        tensors, count) != DC_OK ||
+        io_checkpoint_write_safetensors(seed_path("safetensors", "all_dtypes.safetensors"),
+                                        tensors, count) != DC_OK ||
+        io_checkpoint_write_safetensors(seed_path("safetensors", "one.safetensors"), tensors,
+                                        1) != DC_OK)
+        fail("checkpoint seeds", dc_last_error());
+    static const char metadata[] =
+        "{\"__metadata__\": {\"format\": \"pt\"}, \"w\": {\"dtype\": \"F32\", "
+        "\"shape\": [1], \"data_offsets\": [0, 4]}}";
+    uint8_t file[8 + sizeof metadata + 4] = {sizeof metadata - 1};
+    memcpy(file + 8, metadata, sizeof metadata - 1);
+    memcpy(file + 8 + sizeof metadata - 1, f32, 4);
+    write_bytes("safetensors", "metadata.safetensors", file, sizeof file - 1);
+    write_bytes("checkpoint", "metadata.safetensors", file, sizeof file - 1);
+    npy_seed("checkpoint", "array.npy", DC_FLOAT32, 2, (int64_t[]){2, 2});
+}
+
+/* ---- pickles: every pickle inside the golden checkpoints (zip records, and the legacy
+ * container's leading pickles back to back) ---- */
+
+static void pickle_seeds_from(const char *path, const char *seed_prefix)
+{
+    io_mapped_file file;
+    if (io_map_file(path, &file) != DC_OK)
+        return;   /* the golden cases are optional here: golden tests report their absence */
+    io_zip zip;
+    char name[256];
+    if (io_zip_is_zip(file.data, file.size)) {
+        if (io_zip_open(&zip, file.data, file.size, path) == DC_OK) {
+            for (size_t i = 0; i < zip.count; i++) {
+                const char *entry = zip.entries[i].name;
+                size_t n = strlen(entry);
+                const uint8_t *data;
+                size_t size;
+                if (n < 4 || strcmp(entry + n - 4, ".pkl") != 0 ||
+                    io_zip_read(&zip, &zip.entries[i], &data, &size) != DC_OK)
+                    continue;
+                const char *base = strrchr(entry, '/');
+                snprintf(name, sizeof name, "%s_%s", seed_prefix, base ? base + 1 : entry);
+                write_bytes("pickle", name, data, size);
+            }
+            io_zip_close(&zip);
+        }
+    } else {
+        /* magic number, protocol, system info, the object, the storage keys */
+        io_pickle pk;
+        io_pickle_init(&pk, path, 0);
+        size_t at = 0;
+        for (int n = 0; n < 5 && at < file.size; n++) {
+            size_t consumed;
+            io_pk_obj *result;
+            if (io_pickle_load(&pk, file.data + at, file.size - at, &consumed, &result) != DC_OK)
+                break;
+            at += consumed;
+        }
+        io_pickle_free(&pk);
+        snprintf(name, sizeof name, "%s_pickles", seed_prefix);
+        write_bytes("pickle", name, file.data, at);
+    }
+    io_unmap_file(&file);
+}
+
+static void pickle_seeds(const char *golden)
+{
+    static const char *const checkpoints[] = {
+        "ddpm_unet/model.pt", "ddpm_unet/model_legacy.pt", "clip_vit/clip_torchscript.pt",
+        "clip_vit/clip_state_dict.pt", "arcface_irse/irse_fp16.pt", "finetune_step/grad.pt",
+    };
+    for (size_t i = 0; i < sizeof checkpoints / sizeof checkpoints[0]; i++) {
+        char path[4096], prefix[64];
+        snprintf(path, sizeof path, "%s/%s", golden, checkpoints[i]);
+        snprintf(prefix, sizeof prefix, "%.*s", (int)strcspn(checkpoints[i], "."), checkpoints[i]);
+        for (char *c = prefix; *c; c++)
+            if (*c == '/')
+                *c = '_';
+        pickle_seeds_from(path, prefix);
+    }
+}
+
+/* ---- tfjs manifests and shards (layout in fuzz.h) ---- */
+
+static void tfjs_seed(const char *name, int nshards, const char *manifest, size_t bytes)
+{
+    size_t n = strlen(manifest), size = 1 + n + 1 + bytes;
+    uint8_t *input = malloc(size);
+    input[0] = (uint8_t)(nshards - 1);
+    memcpy(input + 1, manifest, n);
+    input[1 + n] = '\0';
+    for (size_t i = 0; i < bytes; i++)
+        input[2 + n + i] = pattern(i);
+    write_bytes("tfjs", name, input, size);
+    free(input);
+}
+
+static void tfjs_seeds(const char *faceapi)
+{
+    tfjs_seed("mixed", 1,
+              "[{\"paths\": [\"a.bin\"], \"note\": {\"x\": [1, {\"y\": null}], \"z\": true},\n"
+              " \"weights\": [\n"
+              "  {\"name\": \"conv/w\\u00e9\\\"\", \"shape\": [2, 3], \"dtype\": \"float32\"},\n"
+              "  {\"name\": \"idx\", \"shape\": [2], \"dtype\": \"int32\", \"group\": \"model\"},\n"
+              "  {\"shape\": [4], \"name\": \"q8\", \"dtype\": \"float32\",\n"
+              "   \"quantization\": {\"dtype\": \"uint8\", \"scale\": 0.5, \"min\": -1.0E0}},\n"
+              "  {\"name\": \"q16\", \"shape\": [2], \"dtype\": \"float32\",\n"
+              "   \"quantization\": {\"min\": 2, \"scale\": 2.5e-1, \"dtype\": \"uint16\"}},\n"
+              "  {\"name\": \"qi\", \"shape\": [3], \"dtype\": \"int32\",\n"
+              "   \"quantization\": {\"dtype\": \"uint8\", \"scale\": 0.5, \"min\": -1.25}},\n"
+              "  {\"name\": \"s\", \"shape\": [], \"dtype\": \"float32\"},\n"
+              "  {\"name\": \"e\", \"shape\": [0, 5], \"dtype\": \"float32\"}]}]",
+              47);
+    tfjs_seed("two_shards", 2,
+              "[{\"paths\": [\"g-1\", \"g-2\"], \"weights\": [\n"
+              "  {\"name\": \"a\", \"shape\": [3], \"dtype\": \"float32\"}]}]", 12);
+    tfjs_seed("two_groups", 2,
+              "[{\"paths\": [\"g0\"], \"weights\": [{\"name\": \"a\", \"shape\": [2], "
+              "\"dtype\": \"float32\"}]},\n"
+              " {\"weights\": [{\"name\": \"b\", \"shape\": [2], \"dtype\": \"int32\"}], "
+              "\"paths\": [\"sub/g1\"]}]", 16);
+    /* face-api's manifest: its 6 MB shard is too large to mutate, so without it */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/face_recognition_model-weights_manifest.json", faceapi);
+    io_mapped_file file;
+    if (io_map_file(path, &file) == DC_OK) {
+        char *manifest = malloc(file.size + 1);
+        memcpy(manifest, file.data, file.size);
+        manifest[file.size] = '\0';
+        tfjs_seed("faceapi_manifest", 1, manifest, 0);
+        free(manifest);
+        io_unmap_file(&file);
+    }
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: make_seeds OUT_DIR [CLIP_DATA_DIR]\n");
+    if (argc != 5) {
+        fprintf(stderr, "usage: make_seeds OUT_DIR CLIP_DATA_DIR GOLDEN_DIR FACEAPI_DIR\n");
         return 2;
     }
     out_dir = argv[1];
@@ -328,7 +513,12 @@ int main(int argc, char **argv)
     jpeg_seeds();
     latent_cache_seed("one_entry.cache", 1);
     latent_cache_seed("three_entries.cache", 3);
-    vocab_seeds(argc > 2 ? argv[2] : NULL);
+    vocab_seeds(argv[2]);
     tokenize_seeds();
+    zip_seed("stored.zip", 0);
+    zip_seed("zip64.zip", 1);
+    checkpoint_seeds();
+    pickle_seeds(argv[3]);
+    tfjs_seeds(argv[4]);
     return failures ? 1 : 0;
 }

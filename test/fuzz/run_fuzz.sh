@@ -4,12 +4,14 @@
 #               briefly from its seeds.
 #   make fuzz:  DC_FUZZ_SECONDS=N: the same, fuzzing each target for N seconds into the
 #               growing corpus $DC_FUZZ_BUILD/corpus/<target>.
-# Seeds are written by make_seeds and copied from the golden cases at each run. A failure
-# leaves its input in $DC_FUZZ_BUILD/artifacts/<target>/ (see test/fuzz/README.md). Prints a
-# PASS/FAIL/SKIP line per check and the closing "N passed, N failed, N skipped" line.
+# Seeds are written at each run by make_seeds and py_seeds.py and copied from the golden
+# cases. A failure leaves its input in $DC_FUZZ_BUILD/artifacts/<target>/ (test/fuzz/README.md).
+# Prints a PASS/FAIL/SKIP line per check and the closing "N passed, N failed, N skipped" line.
 build=${DC_FUZZ_BUILD:-build/fuzz}
 golden=${DC_GOLDEN:-../shared/golden}
 clip=${DC_CLIP_DATA:-../shared/clip}
+faceapi=${DC_FACEAPI:-third_party/face-api}
+python=${PYTHON:-/usr/bin/python3}
 targets=${DC_FUZZ_TARGETS:-}
 seconds=${DC_FUZZ_SECONDS:-}
 corpus_root=$(cd "$(dirname "$0")/../corpus" 2>/dev/null && pwd)
@@ -22,6 +24,11 @@ skip() {
     if [ "${CI:-}" = true ]; then fail "$1 (required when CI=true)"
     else echo "SKIP $1"; skipped=$((skipped + 1)); fi
 }
+# A failure shows the end of its log (libFuzzer's report).
+report() {   # log file
+    tail -n 40 "$1" | sed 's/^/    /'
+}
+
 finish() { echo "$passed passed, $failed failed, $skipped skipped"; [ "$failed" -eq 0 ]; exit; }
 
 if [ -n "${DC_FUZZ_MISSING:-}" ]; then
@@ -39,16 +46,12 @@ copy_golden() {   # target, file name pattern
 }
 
 rm -rf "$build/seeds"
-if ! "$build/make_seeds" "$build/seeds" "$clip" >"$build/make_seeds.log" 2>&1; then
-    cat "$build/make_seeds.log"; fail "make_seeds"; finish
+if ! "$build/make_seeds" "$build/seeds" "$clip" "$golden" "$faceapi" >"$build/seeds.log" 2>&1 ||
+   ! "$python" test/fuzz/py_seeds.py "$build/seeds" >>"$build/seeds.log" 2>&1; then
+    report "$build/seeds.log"; fail "fuzz seeds: make_seeds or py_seeds.py failed"; finish
 fi
 copy_golden npy '*.npy'
 copy_golden tokenize 'strings.json'
-
-# A run that fails shows the end of libFuzzer's report.
-report() {   # log file
-    tail -n 40 "$1" | sed 's/^/    /'
-}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
@@ -61,10 +64,8 @@ for t in $targets; do
     if [ ! -x "$bin" ]; then fail "fuzz_$t: $bin is not built"; continue; fi
     artifacts=$build/artifacts/$t
     mkdir -p "$artifacts" "$build/seeds/$t"
-    # Bounds that make an unbounded allocation, a leak or a hang a failure. The RSS bound
-    # leaves room for the largest image limits.h admits (2^28 pixels: 768 MB of RGB, and up
-    # to 1.5 GB more of libjpeg's coefficients for a progressive JPEG).
-    set -- -rss_limit_mb=4096 -malloc_limit_mb=2048 -timeout=20 -artifact_prefix="$artifacts/"
+    # Bounds that make an unbounded allocation, a leak or a hang a failure.
+    set -- -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=20 -artifact_prefix="$artifacts/"
     [ -f "test/fuzz/$t.dict" ] && set -- "$@" -dict="test/fuzz/$t.dict"
 
     if [ -n "$corpus_root" ] && [ -d "$corpus_root/$t" ] && \
