@@ -6,7 +6,7 @@
 #               growing corpus $DC_FUZZ_BUILD/corpus/<target>.
 # Seeds are written at each run by make_seeds and py_seeds.py and copied from the golden
 # cases. A failure leaves its input in $DC_FUZZ_BUILD/artifacts/<target>/ (test/fuzz/README.md).
-# Prints a PASS/FAIL/SKIP line per check and the closing "N passed, N failed, N skipped" line.
+# Prints a PASS/FAIL/SKIPPED line per check and the closing "N passed, N failed, N skipped" line.
 build=${DC_FUZZ_BUILD:-build/fuzz}
 golden=${DC_GOLDEN:-../shared/golden}
 clip=${DC_CLIP_DATA:-../shared/clip}
@@ -22,7 +22,7 @@ fail() { echo "FAIL $1"; failed=$((failed + 1)); }
 # Missing tools or data skip a check, except in CI, where `make deps` provides them.
 skip() {
     if [ "${CI:-}" = true ]; then fail "$1 (required when CI=true)"
-    else echo "SKIP $1"; skipped=$((skipped + 1)); fi
+    else echo "SKIPPED $1"; skipped=$((skipped + 1)); fi
 }
 # A failure shows the end of its log (libFuzzer's report).
 report() {   # log file
