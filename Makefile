@@ -6,7 +6,8 @@
 #   FACEAPI=dir    face-api's face recognition weights (default third_party/face-api, made by
 #                  `make faceapi`, which `make deps` runs)
 #   SANITIZE=1     build under build/sanitize with ASan+UBSan (`make test-sanitize` runs the tests so)
-# `make fuzz FUZZ_SECONDS=N` runs each libFuzzer target in test/fuzz for N seconds (test/fuzz/README.md).
+# `make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="png zip"]` runs each libFuzzer target in test/fuzz for
+# N seconds (test/fuzz/README.md).
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
@@ -166,7 +167,8 @@ FUZZ_LIB_SRCS := $(sort $(wildcard src/io/*.c src/cache/*.c src/nn/tokenizer*.c)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_SRCS     := $(sort $(wildcard test/fuzz/fuzz_*.c))
 FUZZ_BINS     := $(FUZZ_SRCS:test/fuzz/%.c=$(FUZZ_BUILD)/%) $(FUZZ_BUILD)/make_seeds
-FUZZ_ENV       = DC_FUZZ_BUILD=$(FUZZ_BUILD) DC_FUZZ_TARGETS="$(FUZZ_SRCS:test/fuzz/fuzz_%.c=%)" \
+FUZZ_TARGETS  ?= $(FUZZ_SRCS:test/fuzz/fuzz_%.c=%)
+FUZZ_ENV       = DC_FUZZ_BUILD=$(FUZZ_BUILD) DC_FUZZ_TARGETS="$(FUZZ_TARGETS)" \
                  DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_FACEAPI=$(FACEAPI) PYTHON=$(PYTHON) \
                  $(if $(FUZZ_RUNTIME),,DC_FUZZ_MISSING="clang's libFuzzer runtime (make deps installs libclang-rt-14-dev)")
 
