@@ -7,6 +7,9 @@
 #   CLIP_DATA=dir  CLIP vocabulary and templates (default ../shared/clip)
 #   FACEAPI=dir    face-api's face recognition weights (default third_party/face-api, made by
 #                  `make faceapi`, which `make deps` runs)
+#   SANITIZE=1     build under build/sanitize with ASan+UBSan (`make test-sanitize` runs the tests so)
+# `make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="png zip"]` runs each libFuzzer target in test/fuzz for
+# N seconds (test/fuzz/README.md).
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
@@ -15,7 +18,7 @@ GOLDEN    ?= ../shared/golden
 CLIP_DATA ?= ../shared/clip
 FACEAPI   ?= third_party/face-api
 LIBTORCH  ?=
-LIBOUT    ?= lib
+SANITIZE  ?=
 
 CC  ?= cc
 CXX ?= c++
@@ -43,7 +46,24 @@ CPPFLAGS   += -Iinclude -DDC_BUILDING_LIBRARY
 CFLAGS     += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden -MMD -MP
 CXXFLAGS   += -std=c++17 $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden -MMD -MP
 
-BUILD := build
+ifeq ($(SANITIZE),)
+BUILD  := build
+LIBOUT ?= lib
+else
+# Our code instrumented, LibTorch not; the suppressions name only leaks inside LibTorch and
+# the libraries under it.
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+BUILD    := build/sanitize
+LIBOUT   ?= $(BUILD)/lib
+CFLAGS   += $(SANITIZE_FLAGS)
+# Not `enum` in C++: C callers may pass any int as a dc_dtype, which the shim must refuse, and
+# reading one outside 0..7 is UB only to C++ compilers that assume enum ranges (-fstrict-enums).
+CXXFLAGS += $(SANITIZE_FLAGS) -fno-sanitize=enum
+LDFLAGS  += $(SANITIZE_FLAGS)
+SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1 \
+                LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp):print_suppressions=0 \
+                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+endif
 LIB_C_SRCS   := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
 LIB_CXX_SRCS := $(sort $(wildcard src/ctorch/*.cpp))
 LIB_OBJS     := $(LIB_C_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB_CXX_SRCS:%.cpp=$(BUILD)/obj/%.o)
@@ -62,8 +82,8 @@ HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 BENCH_SRCS   := $(sort $(wildcard test/bench/*.c))
 BENCH_BINS   := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps faceapi test test-python test-rust test-cpp bench install uninstall clean \
-        unicode-tables
+.PHONY: all deps faceapi test test-python test-rust test-cpp test-sanitize fuzz bench install \
+        uninstall clean unicode-tables
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -77,7 +97,7 @@ $(BUILD)/obj/%.o: %.cpp
 
 $(SHARED_LIB): $(LIB_OBJS) src/libdiffclip.map
 	@mkdir -p $(@D)
-	$(CXX) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libdiffclip.map -Wl,--no-undefined \
+	$(CXX) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libdiffclip.map -Wl,--no-undefined \
 	    -o $@ $(LIB_OBJS) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 	ln -sf libdiffclip.so.$(VERSION) $(LIBOUT)/$(SONAME)
 	ln -sf $(SONAME) $(LIBOUT)/libdiffclip.so
@@ -90,12 +110,12 @@ $(STATIC_LIB): $(LIB_OBJS)
 # The CLI links the shared library: it can reach only the exported dc_ API.
 $(CLI): $(CLI_OBJS) $(SHARED_LIB)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $(CLI_OBJS) -L$(LIBOUT) -ldiffclip -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(BUILD)/bin $(LIBOUT))' -lm
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(LIBOUT) -ldiffclip -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(BUILD)/bin $(LIBOUT))' -lm
 
 # Tests link the static library so that they can test internal modules.
 $(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CXX) -o $@ $< $(HARNESS_OBJS) $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
+	$(CXX) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 
 # Benchmarks are programs over the static library, run one after another by `make bench`.
 $(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(STATIC_LIB)
@@ -115,7 +135,7 @@ deps:
 	    build-essential pkg-config libtorch-dev libopenblas0-pthread \
 	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
 	    python3 python3-torch python3-numpy abigail-tools unicode-data \
-	    python3-skimage python-matplotlib-data
+	    python3-skimage python-matplotlib-data clang libclang-rt-14-dev llvm
 	command -v cargo >/dev/null 2>&1 || \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cargo
 	$(MAKE) faceapi
@@ -159,14 +179,57 @@ TEST_ENV = DC_GOLDEN=$(abspath $(GOLDEN)) DC_CLIP_DATA=$(abspath $(CLIP_DATA)) D
            CXX="$(CXX)" DC_LIBOUT=$(LIBOUT) \
            DC_MAKE_ARGS="BUILD=$(BUILD) LIBOUT=$(LIBOUT) LIBTORCH=$(LIBTORCH)"
 
-test: all $(TEST_BINS)
-	@$(TEST_ENV) sh test/run.sh $(TEST_BINS) $(TEST_SCRIPTS) $(BINDING_TESTS)
-
 test-python test-rust test-cpp: test-%: all
 	@$(TEST_ENV) sh test/run.sh test/bindings/$*.sh
 
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; DC_CLIP_DATA=$(CLIP_DATA) $$b || exit 1; done
+
+# ---- fuzzing: the pure-C readers (no LibTorch) built with clang's libFuzzer, ASan and UBSan ----
+FUZZ_CC       ?= clang
+FUZZ_SECONDS  ?= 60
+FUZZ_BUILD    := build/fuzz
+FUZZ_RUNTIME  := $(wildcard $(shell $(FUZZ_CC) -print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-$(shell uname -m).a)
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(FUZZ_SANITIZE) -MMD -MP
+FUZZ_LIB_SRCS := $(sort $(wildcard src/io/*.c src/cache/*.c src/nn/tokenizer*.c) \
+                   src/api/error.c src/api/tensor.c src/api/arrays.c)
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_SRCS     := $(sort $(wildcard test/fuzz/fuzz_*.c))
+FUZZ_BINS     := $(FUZZ_SRCS:test/fuzz/%.c=$(FUZZ_BUILD)/%) $(FUZZ_BUILD)/make_seeds
+FUZZ_TARGETS  ?= $(FUZZ_SRCS:test/fuzz/fuzz_%.c=%)
+FUZZ_ENV       = DC_FUZZ_BUILD=$(FUZZ_BUILD) DC_FUZZ_TARGETS="$(FUZZ_TARGETS)" \
+                 DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_FACEAPI=$(FACEAPI) PYTHON=$(PYTHON) \
+                 $(if $(FUZZ_RUNTIME),,DC_FUZZ_MISSING="clang's libFuzzer runtime (make deps installs libclang-rt-14-dev)")
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -Isrc $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/test/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_SANITIZE) -fsanitize=fuzzer -o $@ $^ $(DEP_LDLIBS)
+
+$(FUZZ_BUILD)/make_seeds: $(FUZZ_BUILD)/obj/test/fuzz/make_seeds.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_SANITIZE) -fsanitize=fuzzer-no-link -o $@ $^ $(DEP_LDLIBS)
+
+# `make test` runs each fuzz target briefly and replays test/corpus (skipped, or failed under
+# CI=true, without the fuzzer runtime); the sanitizer build leaves them to `make test`.
+ifeq ($(SANITIZE)$(if $(FUZZ_RUNTIME),,missing),)
+FUZZ_TEST_BINS := $(FUZZ_BINS)
+endif
+
+# Under SANITIZE the bindings, install and fuzz suites are left out: they load the library
+# into uninstrumented programs.
+test: all $(TEST_BINS) $(FUZZ_TEST_BINS)
+	@$(SANITIZE_ENV) $(TEST_ENV) $(FUZZ_ENV) sh test/run.sh $(TEST_BINS) \
+	    $(if $(SANITIZE),,$(TEST_SCRIPTS) $(BINDING_TESTS) test/fuzz/run_fuzz.sh)
+
+test-sanitize:
+	$(MAKE) SANITIZE=1 test
+
+fuzz: $(if $(FUZZ_RUNTIME),$(FUZZ_BINS))
+	@$(if $(FUZZ_RUNTIME),,echo "make fuzz needs clang's libFuzzer runtime (make deps)"; exit 1;) \
+	$(FUZZ_ENV) DC_FUZZ_SECONDS=$(FUZZ_SECONDS) sh test/fuzz/run_fuzz.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
