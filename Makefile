@@ -199,7 +199,8 @@ FUZZ_SRCS     := $(sort $(wildcard test/fuzz/fuzz_*.c))
 FUZZ_BINS     := $(FUZZ_SRCS:test/fuzz/%.c=$(FUZZ_BUILD)/%) $(FUZZ_BUILD)/make_seeds
 FUZZ_TARGETS  ?= $(FUZZ_SRCS:test/fuzz/fuzz_%.c=%)
 FUZZ_ENV       = DC_FUZZ_BUILD=$(FUZZ_BUILD) DC_FUZZ_TARGETS="$(FUZZ_TARGETS)" \
-                 DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_FACEAPI=$(FACEAPI) PYTHON=$(PYTHON) \
+                 DC_GOLDEN=$(abspath $(GOLDEN)) DC_CLIP_DATA=$(abspath $(CLIP_DATA)) \
+                 DC_FACEAPI=$(abspath $(FACEAPI)) PYTHON=$(PYTHON) \
                  $(if $(FUZZ_RUNTIME),,DC_FUZZ_MISSING="clang's libFuzzer runtime (make deps installs libclang-rt-14-dev)")
 
 $(FUZZ_BUILD)/obj/%.o: %.c
