@@ -2,8 +2,8 @@
  *   header (64 bytes): "DCWDELTA", u32 version, u32 tensor count, base id[40], u32 reserved
  *     (0), u32 CRC-32 of the bytes before it
  *   per tensor: u32 name length, name (UTF-8), u32 ndim, i64 shape[ndim], u32 CRC-32 of the
- *     uncompressed bytes, u64 compressed size, zlib stream of the numel low bytes then the
- *     numel high bytes of the little-endian float16 values. */
+ *     name, ndim, shape and uncompressed bytes, u64 compressed size, zlib stream of the numel
+ *     low bytes then the numel high bytes of the little-endian float16 values. */
 #include "delta.h"
 
 #include <stdlib.h>
@@ -43,6 +43,15 @@ static void join_planes(const uint8_t *planes, size_t numel, uint8_t *values)
     }
 }
 
+/* What a tensor's CRC covers: its name, rank and shape (as stored) and its plane bytes. */
+static uint32_t tensor_crc(const uint8_t *name, size_t name_length, const uint8_t *layout,
+                           size_t layout_length, const uint8_t *planes, size_t bytes)
+{
+    uLong crc = crc32_z(0, name, name_length);
+    crc = crc32_z(crc, layout, layout_length);
+    return (uint32_t)crc32_z(crc, planes, bytes);
+}
+
 static int write_tensor(io_atomic_file *f, const dc_named_tensor *nt)
 {
     const dc_tensor *t = &nt->tensor;
@@ -68,7 +77,9 @@ static int write_tensor(io_atomic_file *f, const dc_named_tensor *nt)
         io_put_le32(head + n, (uint32_t)t->ndim), n += 4;
         for (int d = 0; d < t->ndim; d++)
             io_put_le64(head + n, (uint64_t)t->shape[d]), n += 8;
-        io_put_le32(head + n, (uint32_t)crc32_z(0, planes, bytes)), n += 4;
+        uint32_t crc = tensor_crc((const uint8_t *)nt->name, name_length, head, n, planes,
+                                  bytes);
+        io_put_le32(head + n, crc), n += 4;
         io_put_le64(head + n, (uint64_t)packed_size), n += 8;
         if (status == DC_OK)
             status = io_atomic_write(f, head, n);
@@ -143,6 +154,7 @@ static int read_tensor(reader *r, io_sd_builder *b, size_t index)
     if (ndim > DC_MAX_DIMS)
         return dci_err(DC_EFORMAT, "%s: tensor %s has %u dimensions", r->label, name, ndim);
     int64_t shape[DC_MAX_DIMS];
+    const uint8_t *layout = p;           /* ndim, then the shape */
     DCI_TRY(take(r, 8 * (size_t)ndim + 12, &p, "a tensor header"));
     for (uint32_t d = 0; d < ndim; d++) {
         uint64_t v = io_le64(p + 8 * d);
@@ -169,7 +181,8 @@ static int read_tensor(reader *r, io_sd_builder *b, size_t index)
     if (z != Z_OK || got != bytes)
         status = dci_err(DC_EFORMAT, "%s: tensor %s: bad zlib data (%s)", r->label, name,
                          z == Z_OK ? "wrong length" : zError(z));
-    else if ((uint32_t)crc32_z(0, planes, bytes) != crc)
+    else if (tensor_crc((const uint8_t *)name, name_length, layout, 4 + 8 * (size_t)ndim,
+                        planes, bytes) != crc)
         status = dci_err(DC_EFORMAT, "%s: tensor %s: CRC mismatch", r->label, name);
     else
         join_planes(planes, bytes / 2, data);
