@@ -334,6 +334,88 @@ DC_API dc_status dc_latent_cache_get(const dc_latent_cache *cache, size_t index,
                                      dc_tensor *x_rec, dc_tensor *x_lat);
 
 /* ---------------------------------------------------------------------------------------
+ * Sampler: generation with the noise of several models mixed (REFERENCE §3.2, §3.5, §3.6)
+ *
+ * eps(x, t) = sum_i gamma_i(t) eps_i(x, t) over M models of one family, resolution and
+ * output layout (model 0 is the original; the others are usually fine-tuned from it). The
+ * weights are constants, a piecewise schedule by timestep thresholds (the published hybrid
+ * config) or a linear ramp in t, and must sum to 1 at every t (within 1e-6). They may be
+ * negative or above 1 (extrapolation). A model whose weight is 0 at a step is not evaluated;
+ * the others run one after another, so a mix needs the M models' weights and one set of
+ * activations. Learned-sigma outputs are mixed whole (eps and variance with the same
+ * weights), as published. The mix is computed in float32 on model 0's device. The models
+ * must outlive the sampler, and are used by it (one thread at a time, as any handle).
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct dc_sampler dc_sampler;
+
+/* A sampler over models[0..count) (1 <= count <= 64). Its weights start as model 0 alone. */
+DC_API dc_status dc_sampler_new(dc_sampler **out, dc_model *const *models, size_t count);
+DC_API void dc_sampler_free(dc_sampler *sampler);
+DC_API size_t dc_sampler_count(const dc_sampler *sampler);
+
+/* The setters refuse (DC_EINVAL) weights that are not finite or do not sum to 1, naming
+ * the t, and then keep the previous weights. Constant weights: weights[count]. */
+DC_API dc_status dc_sampler_set_weights(dc_sampler *sampler, const double *weights);
+/* A piecewise schedule: at timestep t the row k (weights[k * count .. k * count + count))
+ * of the highest threshold with t >= thresholds[k]. Thresholds are distinct, in any order,
+ * the lowest <= 0; e.g. the published {300: [1, 0], 0: [0.3, 0.7]} is thresholds {300, 0}
+ * and weights {1, 0, 0.3, 0.7}. At most 1024 pieces. */
+DC_API dc_status dc_sampler_set_piecewise(dc_sampler *sampler, const int *thresholds,
+                                          const double *weights, size_t pieces);
+/* A linear ramp: `a` at t <= t_a, `b` at t >= t_b (t_a != t_b, either may be the larger),
+ * and (1 - s) a + s b in between, s = (t - t_a) / (t_b - t_a). */
+DC_API dc_status dc_sampler_set_ramp(dc_sampler *sampler, int t_a, const double *a, int t_b,
+                                     const double *b);
+/* The weights at timestep t into weights[count]. */
+DC_API dc_status dc_sampler_weights_at(const dc_sampler *sampler, int t, double *weights);
+
+/* Generation from a latent at options->t0 with the mix (as dc_generate). */
+DC_API dc_status dc_sampler_generate(dc_sampler *sampler, const dc_tensor *latent,
+                                     const dc_diffusion_options *options, dc_tensor *out);
+
+#define DC_EDIT_OPTIONS_VERSION 1
+typedef struct dc_edit_options {
+    unsigned version;
+    int t0;                      /* the latent's timestep (default 500) */
+    int inv_steps;               /* DDIM inversion steps with model 0 (default 40) */
+    int gen_steps;               /* DDIM generation steps with the mix (default 40) */
+    double eta;                  /* generation noise (default 0) */
+    uint64_t seed;               /* for every random draw (default 1234) */
+    int repeats;                 /* translate: projections R (default 10; README: > 8) */
+    int projection_steps;        /* translate: DDIM steps of a projection (default 6) */
+    /* Edit and transition: NULL, or a latent cache of model 0 (or a model with the same
+     * weights) made with this t0 and inv_steps, through which images are inverted. */
+    dc_latent_cache *cache;
+    int num_timesteps;           /* T (default 1000) */
+    double beta_start;           /* linear betas (default 1e-4 .. 0.02) */
+    double beta_end;
+    dc_progress_fn progress;     /* may be NULL; stages "invert", "project", "generate" */
+    void *progress_user;
+} dc_edit_options;
+
+DC_API void dc_edit_options_init(dc_edit_options *options, unsigned version);
+
+/* Editing (REFERENCE §3.5 edit_one_image): x0 (N, 3, H, W) in [-1, 1] is inverted with
+ * model 0 to t0, then generated with the mix -> out (N, 3, H, W). */
+DC_API dc_status dc_sampler_edit(dc_sampler *sampler, const dc_tensor *x0,
+                                 const dc_edit_options *options, dc_tensor *out);
+/* Continuous transition: x0 inverted once with model 0, then generated `count` >= 2 times
+ * with the weights (1 - g) e_0 + g w(t) for g = k / (count - 1), from model 0 alone (g 0) to
+ * the sampler's weights w (g 1); with two models and weights {0, 1} this is the published
+ * model_ratio g. out: (N * count, 3, H, W), image n's transition in rows n * count ... */
+DC_API dc_status dc_sampler_transition(dc_sampler *sampler, const dc_tensor *x0, int count,
+                                       const dc_edit_options *options, dc_tensor *out);
+/* Unseen-domain translation and stroke-to-image (REFERENCE §3.5 unseen2unseen): `repeats`
+ * times, x0 is noised to t0 (the stochastic forward, alpha-bar[t0 - 1]) and denoised with
+ * model 0 in `projection_steps` DDIM steps (eta 0), each repeat starting from the previous
+ * result; the projection is then inverted with model 0 and generated with the mix.
+ * `projected` (may be NULL) receives the projection. options->cache is not used. */
+DC_API dc_status dc_sampler_translate(dc_sampler *sampler, const dc_tensor *x0,
+                                      const dc_edit_options *options, dc_tensor *out,
+                                      dc_tensor *projected);
+
+/* ---------------------------------------------------------------------------------------
  * Tokenizer
  *
  * CLIP's byte-level BPE tokenizer (openai/CLIP simple_tokenizer.py and clip.tokenize), with

@@ -37,4 +37,9 @@ int api_fingerprint_state_dict(const io_state_dict *sd, char *out);
 /* Checks that x is (N, in_channels, H, W) float32 with H and W usable by the model. */
 int api_check_images(const dc_model *model, const dc_tensor *x, const char *what);
 
+/* DC_OK when `cache` inverts as `model` (the same weights) with `inversion`'s t0, steps and
+ * schedule would; DC_EINVAL naming the first difference otherwise. */
+int api_latent_cache_check(const dc_latent_cache *cache, const dc_model *model,
+                           const dc_diffusion_options *inversion);
+
 #endif
