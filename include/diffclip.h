@@ -519,6 +519,133 @@ DC_API dc_status dc_idnet_id_loss(dc_idnet *net, const dc_tensor *x0, const dc_t
                                   double *loss, dc_tensor *per_sample, dc_tensor *grad);
 
 /* ---------------------------------------------------------------------------------------
+ * Fine-tuning
+ *
+ * DiffusionCLIP's fine-tuning (REFERENCE §5): a copy of a base model's weights is trained so
+ * that images generated from the latents of training images (a latent cache made with the
+ * base model) move from a source text towards a target text, guided by CLIP's directional
+ * loss, with L1 and face-identity losses keeping them close to the originals. The result is
+ * saved after every epoch as a state dict with the base model's key names (torch.save zip,
+ * which the published Python code loads, or safetensors) or as a compact delta from the base
+ * model (docs/formats.md); dc_model_load_finetuned loads either on top of the base model.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct dc_finetuner dc_finetuner;
+
+typedef enum dc_grad_mode {
+    /* The gradient flows through all train_steps generation steps; one Adam step per batch
+     * (the published clip_finetune). Memory grows with train_steps. */
+    DC_GRAD_FULL = 0,
+    /* x is detached between generation steps; the loss of each step's predicted x_0 is
+     * backpropagated through that step and Adam steps every step (the published
+     * clip_finetune_eff, GPU-efficient). The identity loss gets its gradient here, which the
+     * published code loses (docs/deviations.md). */
+    DC_GRAD_PER_STEP = 1
+} dc_grad_mode;
+
+#define DC_FINETUNE_OPTIONS_VERSION 1
+typedef struct dc_finetune_options {
+    unsigned version;
+    /* text_pairs source and target texts; each pair is trained from the base weights. */
+    const char *const *source_texts;
+    const char *const *target_texts;
+    size_t text_pairs;
+    int t0;                      /* the latents' timestep; must be the cache's (default 500) */
+    int inv_steps;               /* S_for, inversion steps; must be the cache's (default 40) */
+    int train_steps;             /* S_gen, generation steps while training (default 6) */
+    double eta;                  /* DDIM noise of those steps (default 0) */
+    double learning_rate;        /* Adam's initial rate (default 8e-6); betas 0.9, 0.999,
+                                  * eps 1e-8, no weight decay */
+    double lr_gamma;             /* the rate is multiplied by this after every epoch (default
+                                  * 1.3, as published: it grows) */
+    int epochs;                  /* default 5 */
+    int images;                  /* training images per epoch (default 50); fewer when the
+                                  * cache (or image_indices) holds fewer */
+    const size_t *image_indices; /* the cache entries to train on, in order; NULL: entries
+                                  * 0, 1, ... */
+    size_t image_count;
+    int batch_size;              /* images per Adam step (default 1, as published) */
+    double clip_weight;          /* default 3 */
+    double l1_weight;            /* default 1 */
+    double id_weight;            /* default 0; > 0 needs an identity network */
+    dc_clip_loss_form loss_form; /* default DC_CLIP_LOSS_LOG, as published */
+    dc_grad_mode grad_mode;      /* default DC_GRAD_FULL */
+    uint64_t seed;               /* for eta > 0 (default 1234) */
+    /* Non-zero: dc_finetuner_train continues from the latest epoch file a killed or
+     * cancelled run left, and does nothing when the final file exists. */
+    int resume;
+    dc_progress_fn progress;     /* stage "finetune", after every generation step; may be
+                                  * NULL */
+    void *progress_user;
+} dc_finetune_options;
+
+DC_API void dc_finetune_options_init(dc_finetune_options *options, unsigned version);
+
+/* Dataset presets: the published README's settings for each released base model. */
+typedef struct dc_dataset_preset {
+    const char *name;            /* "celeba", "afhq", "church", "bedroom", "imagenet" */
+    const char *description;
+    const char *model_file;      /* the published base weights (docs/weights.md) */
+    int image_size;
+    int t0, inv_steps, train_steps, test_steps;
+    double learning_rate, lr_gamma;
+    int epochs, images;
+    double clip_weight, l1_weight, id_weight;
+    dc_grad_mode grad_mode;
+} dc_dataset_preset;
+
+/* Edit presets: the published source and target texts (utils/text_dic.py), the dataset they
+ * belong to and, for the released fine-tuned models, the t_0 they were trained with. */
+typedef struct dc_edit_preset {
+    const char *name;            /* "neanderthal", "pixar", "angry", "makeup", ... */
+    const char *dataset;         /* a dataset preset's name */
+    const char *source, *target;
+    int t0;                      /* 0: the dataset's */
+} dc_edit_preset;
+
+/* Preset i (NULL past the last), and by name (NULL if none). */
+DC_API const dc_dataset_preset *dc_dataset_preset_at(size_t i);
+DC_API const dc_dataset_preset *dc_dataset_preset_find(const char *name);
+DC_API const dc_edit_preset *dc_edit_preset_at(size_t i);
+DC_API const dc_edit_preset *dc_edit_preset_find(const char *name);
+/* Sets the options a preset holds: a dataset preset's numbers, or an edit preset's dataset
+ * numbers, then its texts (one pair, pointing into the preset) and its t_0. Apply presets
+ * first and explicit choices after them. DC_EINVAL for an unknown name. */
+DC_API dc_status dc_finetune_options_apply_preset(dc_finetune_options *options,
+                                                  const char *name);
+
+/* A fine-tuner over `base` (whose weights are copied: base stays usable and unchanged), CLIP
+ * with its tokenizer, an optional identity network (NULL) and the latent cache of the
+ * training images, which must have been made with `base` and the options' t0 and inv_steps.
+ * Every handle must outlive the fine-tuner; the options (and their texts) are copied. */
+DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *clip,
+                                  dc_tokenizer *tokenizer, dc_idnet *idnet,
+                                  dc_latent_cache *cache, const dc_finetune_options *options);
+DC_API void dc_finetuner_free(dc_finetuner *ft);
+/* Trains text pair `pair` from the base weights for every epoch. After epoch e < epochs the
+ * weights are written to the epoch file (`path` with ".epochE" before its extension:
+ * "ft.pt" -> "ft.epoch2.pt"), which replaces the previous epoch's file; after the last
+ * epoch they are written to `path` and the epoch file is removed. Every write replaces its
+ * file atomically. The format follows the extension of `path`: ".safetensors", ".delta"
+ * (dc_finetuner_save), else a torch.save zip. A progress callback that returns non-zero
+ * stops with DC_ECANCELLED; files saved so far stay intact and the fine-tuner usable. */
+DC_API dc_status dc_finetuner_train(dc_finetuner *ft, size_t pair, const char *path);
+/* Writes the current weights: ".delta" files hold fine-tuned minus base as float16
+ * (docs/formats.md), ".safetensors" a safetensors state dict, anything else a torch.save zip
+ * state dict, both with the base model's key names. Atomic. */
+DC_API dc_status dc_finetuner_save(dc_finetuner *ft, const char *path);
+
+/* Writes model - base as a delta file (both models of one architecture). Atomic. */
+DC_API dc_status dc_model_save_delta(const dc_model *model, const dc_model *base,
+                                     const char *path);
+/* Loads fine-tuned weights of `base`: a full state dict in any container, or a delta file
+ * made for this base model (checked by its fingerprint). The tensors must match the base's
+ * names and shapes. The new model shares nothing mutable with `base`. options may be NULL:
+ * base's device and dtype; its head layout and image size always come from base. */
+DC_API dc_status dc_model_load_finetuned(dc_model **out, const dc_model *base,
+                                         const char *path, const dc_model_options *options);
+
+/* ---------------------------------------------------------------------------------------
  * Face descriptor
  *
  * A second face identity network: dlib's ResNet face descriptor as face-api's

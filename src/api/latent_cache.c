@@ -10,15 +10,6 @@
 #include "handles.h"
 #include "progress.h"
 
-struct dc_latent_cache {
-    latent_cache *file;
-    dc_model *model;
-    dc_diffusion_options inversion;
-    int gen_steps;
-    df_schedule schedule;
-    int64_t channels, size;
-};
-
 DC_API dc_status dc_latent_cache_open(dc_latent_cache **out, const char *path, dc_model *model,
                                       const dc_diffusion_options *inversion, int gen_steps)
 {

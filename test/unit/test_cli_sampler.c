@@ -230,12 +230,38 @@ TEST(a_finetuned_model_of_another_architecture_is_a_failure)
         return;
     path_join(adm, sizeof adm, dir, "model.pt");
     path_join(dst, sizeof dst, test_tmpdir(), "never.png");
-    snprintf(args, sizeof args, "edit --model '%s' --finetuned '%s' --head-channels 16 "
-             "--image '%s' " FAST " -o '%s'", p.a, adm, p.png, dst);
+    snprintf(args, sizeof args, "edit --model '%s' --finetuned '%s' --image '%s' " FAST
+             " -o '%s'", p.a, adm, p.png, dst);
     CHECK(run_cli(args, out, sizeof out, NULL, 0) == 1);
-    CHECKF(strstr(out, "architectures differ") != NULL, "%s", out);
+    CHECKF(strstr(out, adm) && strstr(out, "base model"), "%s", out);
     snprintf(args, sizeof args, "edit --model '%s' --finetuned /nonexistent/ft.pth "
              "--image '%s' " FAST " -o '%s'", p.a, p.png, dst);
     CHECK(run_cli(args, out, sizeof out, NULL, 0) == 1);
     CHECK(strstr(out, "/nonexistent/ft.pth") != NULL);
+    FILE *f = fopen(dst, "rb");
+    CHECK(f == NULL);
+}
+
+TEST(a_delta_file_is_a_finetuned_model)
+{
+    paths p;
+    char args[8192], out[8192], delta[1200], strip[1200];
+    int w, h;
+    if (!setup(&p))
+        return;
+    dc_model_options o;
+    dc_model_options_init(&o, DC_MODEL_OPTIONS_VERSION);
+    o.device = "cpu";
+    dc_model *a = NULL, *b = NULL;
+    CHECK_OK(dc_model_load(&a, p.a, &o));
+    CHECK_OK(dc_model_load(&b, p.b, &o));
+    path_join(delta, sizeof delta, test_tmpdir(), "b.delta");
+    dc_status st = dc_model_save_delta(b, a, delta);
+    dc_model_free(a), dc_model_free(b);
+    CHECK_OK(st);
+    path_join(strip, sizeof strip, test_tmpdir(), "delta_strip.png");
+    snprintf(args, sizeof args, "transition --model '%s' --finetuned '%s' --image '%s' "
+             "--count 2 " FAST " -o '%s'", p.a, delta, p.png, strip);
+    CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
+    CHECK(image_size(strip, &w, &h) && w == 2 * 32 && h == 32);
 }
