@@ -1,6 +1,7 @@
 # libdiffclip build. `make deps` installs what the build and tests need (Debian 12);
 # `make` builds lib/ and build/bin/diffclip; `make test` runs unit and golden tests;
-# `make bench` builds and runs the benchmark programs test/bench/*.c (never run by make test).
+# `make bench` builds and runs the benchmark programs test/bench/*.c (never run by make test);
+# `make demo` fine-tunes the tiny golden model on real photographs and edits them (build/demo/).
 #   LIBTORCH=dir   build against an official or pip LibTorch (2.x, CUDA) instead of Debian's
 #   GOLDEN=dir     conformance cases (default ../shared/golden)
 #   CLIP_DATA=dir  CLIP vocabulary and templates (default ../shared/clip)
@@ -60,7 +61,7 @@ HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 BENCH_SRCS   := $(sort $(wildcard test/bench/*.c))
 BENCH_BINS   := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps faceapi test bench install uninstall clean unicode-tables
+.PHONY: all deps faceapi test bench demo install uninstall clean unicode-tables
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -145,6 +146,10 @@ unicode-tables:
 
 test: all $(TEST_BINS)
 	@DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_FACEAPI=$(FACEAPI) DC_CLI=$(CLI) sh test/run.sh $(TEST_BINS)
+
+# The whole pipeline (finetune, then edit) in about a minute: tools/demo.sh says what it does.
+demo: all
+	sh tools/demo.sh $(CLI) $(GOLDEN) $(CLIP_DATA) $(BUILD)/demo
 
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; DC_CLIP_DATA=$(CLIP_DATA) $$b || exit 1; done

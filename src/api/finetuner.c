@@ -338,10 +338,6 @@ static int check_options(const dc_finetune_options *o, const dc_latent_cache *ca
         if (!o->source_texts[i] || !o->target_texts[i] || !*o->source_texts[i] ||
             !*o->target_texts[i])
             return dci_err(DC_EINVAL, "fine-tuning: text pair %zu has an empty text", i);
-    if (o->t0 != cache->inversion.t0 || o->inv_steps != cache->inversion.steps)
-        return dci_err(DC_EINVAL, "fine-tuning with t0 %d and %d inversion steps, but the "
-                       "latent cache holds t0 %d and %d steps", o->t0, o->inv_steps,
-                       cache->inversion.t0, cache->inversion.steps);
     if (o->epochs < 1 || o->images < 1 || o->batch_size < 1)
         return dci_err(DC_EINVAL, "fine-tuning needs epochs, images and batch size >= 1 (got "
                        "%d, %d, %d)", o->epochs, o->images, o->batch_size);
@@ -400,9 +396,10 @@ DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *c
         o = *options;
     }
     DCI_TRY(check_options(&o, cache));
-    if (strcmp(cache->model->fingerprint, base->fingerprint) != 0)
-        return dci_err(DC_EINVAL, "fine-tuning: the latent cache was made with another model "
-                       "than the base model");
+    dc_diffusion_options inversion = cache->inversion;
+    inversion.t0 = o.t0;
+    inversion.steps = o.inv_steps;
+    DCI_TRY(api_latent_cache_check(cache, base, &inversion));
     dc_finetuner *ft = calloc(1, sizeof *ft);
     if (!ft)
         return dci_err(DC_ENOMEM, "fine-tuning: out of memory");

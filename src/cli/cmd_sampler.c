@@ -196,8 +196,7 @@ static int load_models(const edit_args *a, dc_model **models, int *loaded)
         int has_weight;
         cli_split_weight(a->finetuned.items[*loaded - 1], path, sizeof path, &weight,
                          &has_weight);
-        models[*loaded] = cli_load_finetuned(path, models[0], a->model_path, &a->compute,
-                                             a->head_channels);
+        models[*loaded] = cli_load_finetuned(path, models[0]);
         if (!models[*loaded])
             return CLI_EXIT_FAILURE;
     }
@@ -295,7 +294,8 @@ static int run_edit_mode(int argc, char **argv, edit_mode mode, const char *usag
 #define MIX_HELP                                                                           \
     "  --model BASE        the original model (DDPM or ADM checkpoint); required\n"         \
     "  --finetuned FT[:W]  a fine-tuned model of BASE (.pt/.pth/.safetensors state dict\n"  \
-    "                      with BASE's keys), W its weight; repeat for several attributes.\n" \
+    "                      with BASE's keys, or a .delta file made from BASE), W its\n"    \
+    "                      weight; repeat for several attributes.\n"                       \
     "                      Without W one model takes --ratio (default 1) and several\n"    \
     "                      share equally what the given weights leave; BASE takes the rest\n" \
     "  --ratio R           the weight of the one fine-tuned model (the published\n"        \

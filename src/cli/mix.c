@@ -218,45 +218,12 @@ int cli_split_weight(const char *spec, char *buf, size_t size, double *weight, i
     return 0;
 }
 
-/* The first architectural difference between two models, or NULL. */
-static const char *architecture_difference(const dc_model_info *a, const dc_model_info *b)
+dc_model *cli_load_finetuned(const char *path, const dc_model *base)
 {
-    if (a->family != b->family)
-        return "family";
-    if (a->image_size != b->image_size)
-        return "image size";
-    if (a->in_channels != b->in_channels || a->out_channels != b->out_channels)
-        return "channels";
-    if (a->base_channels != b->base_channels || a->levels != b->levels ||
-        a->num_res_blocks != b->num_res_blocks)
-        return "base channels, levels or res blocks";
-    for (int l = 0; l < a->levels && l < DC_MAX_LEVELS; l++)
-        if (a->channel_mult[l] != b->channel_mult[l] ||
-            a->attention_levels[l] != b->attention_levels[l])
-            return "channel multipliers or attention levels";
-    if (a->head_channels != b->head_channels || a->num_heads != b->num_heads)
-        return "attention heads";
-    if (a->parameters != b->parameters)
-        return "parameter count";
-    return NULL;
-}
-
-dc_model *cli_load_finetuned(const char *path, const dc_model *base, const char *base_path,
-                             const cli_compute *compute, int head_channels)
-{
-    dc_model *m = cli_load_model(path, compute, head_channels);
-    if (!m)
+    dc_model *m = NULL;
+    if (dc_model_load_finetuned(&m, base, path, NULL) != DC_OK) {
+        cli_file_error(path);
         return NULL;
-    dc_model_info a, b;
-    const char *difference = NULL;
-    if (dc_model_get_info(base, &a) != DC_OK || dc_model_get_info(m, &b) != DC_OK) {
-        cli_library_error();
-    } else if ((difference = architecture_difference(&a, &b)) != NULL) {
-        fprintf(stderr, "diffclip: %s: not a fine-tuned %s: the architectures differ (%s)\n",
-                path, base_path, difference);
-    } else {
-        return m;
     }
-    dc_model_free(m);
-    return NULL;
+    return m;
 }

@@ -51,9 +51,9 @@ int cli_mix_apply(const char *command, const char *usage, dc_sampler *sampler,
  * by a number) -> the path, *has_weight 0. -1 when the path does not fit in buf. */
 int cli_split_weight(const char *spec, char *buf, size_t size, double *weight, int *has_weight);
 
-/* A fine-tuned model of `base`: loaded and checked to have base's architecture. Prints the
- * error and returns NULL on failure. */
-dc_model *cli_load_finetuned(const char *path, const dc_model *base, const char *base_path,
-                             const cli_compute *compute, int head_channels);
+/* A fine-tuned model of `base` (a state dict of its architecture in any container, or a
+ * delta file made from it), on base's device. Prints the error and returns NULL on
+ * failure. */
+dc_model *cli_load_finetuned(const char *path, const dc_model *base);
 
 #endif
