@@ -1,7 +1,8 @@
 # libdiffclip build. `make deps` installs what the build and tests need (Debian 12);
 # `make` builds lib/ and build/bin/diffclip; `make test` runs unit and golden tests, then the
 # Python, Rust and C++ bindings' tests (`make test-python`, `test-rust`, `test-cpp`: one of them);
-# `make bench` builds and runs the benchmark programs test/bench/*.c (never run by make test).
+# `make bench` builds and runs the benchmark programs test/bench/*.c (never run by make test);
+# `make demo` fine-tunes the tiny golden model on real photographs and edits them (build/demo/).
 #   LIBTORCH=dir   build against an official or pip LibTorch (2.x, CUDA) instead of Debian's
 #   GOLDEN=dir     conformance cases (default ../shared/golden)
 #   CLIP_DATA=dir  CLIP vocabulary and templates (default ../shared/clip)
@@ -82,8 +83,8 @@ HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 BENCH_SRCS   := $(sort $(wildcard test/bench/*.c))
 BENCH_BINS   := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps faceapi test test-python test-rust test-cpp test-sanitize fuzz bench install \
-        uninstall clean unicode-tables
+.PHONY: all deps faceapi test test-python test-rust test-cpp test-sanitize fuzz bench demo \
+        install uninstall clean unicode-tables
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -181,6 +182,10 @@ TEST_ENV = DC_GOLDEN=$(abspath $(GOLDEN)) DC_CLIP_DATA=$(abspath $(CLIP_DATA)) D
 
 test-python test-rust test-cpp: test-%: all
 	@$(TEST_ENV) sh test/run.sh test/bindings/$*.sh
+
+# The whole pipeline (finetune, then edit) in about a minute: tools/demo.sh says what it does.
+demo: all
+	sh tools/demo.sh $(CLI) $(GOLDEN) $(CLIP_DATA) $(BUILD)/demo
 
 bench: $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; DC_CLIP_DATA=$(CLIP_DATA) $$b || exit 1; done

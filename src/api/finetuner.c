@@ -338,10 +338,6 @@ static int check_options(const dc_finetune_options *o, const dc_latent_cache *ca
         if (!o->source_texts[i] || !o->target_texts[i] || !*o->source_texts[i] ||
             !*o->target_texts[i])
             return dci_err(DC_EINVAL, "fine-tuning: text pair %zu has an empty text", i);
-    if (o->t0 != cache->inversion.t0 || o->inv_steps != cache->inversion.steps)
-        return dci_err(DC_EINVAL, "fine-tuning with t0 %d and %d inversion steps, but the "
-                       "latent cache holds t0 %d and %d steps", o->t0, o->inv_steps,
-                       cache->inversion.t0, cache->inversion.steps);
     if (o->epochs < 1 || o->images < 1 || o->batch_size < 1)
         return dci_err(DC_EINVAL, "fine-tuning needs epochs, images and batch size >= 1 (got "
                        "%d, %d, %d)", o->epochs, o->images, o->batch_size);
@@ -400,9 +396,10 @@ DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *c
         o = *options;
     }
     DCI_TRY(check_options(&o, cache));
-    if (strcmp(cache->model->fingerprint, base->fingerprint) != 0)
-        return dci_err(DC_EINVAL, "fine-tuning: the latent cache was made with another model "
-                       "than the base model");
+    dc_diffusion_options inversion = cache->inversion;
+    inversion.t0 = o.t0;
+    inversion.steps = o.inv_steps;
+    DCI_TRY(api_latent_cache_check(cache, base, &inversion));
     dc_finetuner *ft = calloc(1, sizeof *ft);
     if (!ft)
         return dci_err(DC_ENOMEM, "fine-tuning: out of memory");
@@ -549,6 +546,23 @@ static int train_epoch(dc_finetuner *ft, size_t images)
     return DC_OK;
 }
 
+/* After epoch `done` (1-based): the epoch file, or `path` after the last epoch; then the
+ * previous epoch's file goes. */
+static int save_epoch(dc_finetuner *ft, const char *path, int done)
+{
+    int last = done == ft->options.epochs;
+    char *saved = last ? NULL : epoch_path(path, done);
+    char *previous = done > 1 ? epoch_path(path, done - 1) : NULL;
+    int status = (!last && !saved) || (done > 1 && !previous)
+                     ? dci_err(DC_ENOMEM, "fine-tuning: out of memory")
+                     : write_weights(ft->model, ft->base, last ? path : saved);
+    if (status == DC_OK && previous)
+        status = remove_file(previous);
+    free(saved);
+    free(previous);
+    return status;
+}
+
 /* The epochs from `start` on, saving after each. */
 static int train_epochs(dc_finetuner *ft, int start, const char *path)
 {
@@ -569,17 +583,7 @@ static int train_epochs(dc_finetuner *ft, int start, const char *path)
         ft->report.epoch = epoch + 1;
         ft->report.learning_rate = lr;
         DCI_TRY(train_epoch(ft, images));
-        int last = epoch + 1 == o->epochs;
-        char *saved = last ? NULL : epoch_path(path, epoch + 1);
-        char *previous = epoch > 0 ? epoch_path(path, epoch) : NULL;
-        int status = (last || saved) && (epoch == 0 || previous)
-                         ? write_weights(ft->model, ft->base, last ? path : saved)
-                         : dci_err(DC_ENOMEM, "fine-tuning: out of memory");
-        if (status == DC_OK && previous)
-            status = remove_file(previous);
-        free(saved);
-        free(previous);
-        DCI_TRY(status);
+        DCI_TRY(save_epoch(ft, path, epoch + 1));
     }
     return DC_OK;
 }
@@ -593,18 +597,17 @@ static int resume_point(dc_finetuner *ft, const char *path, int *start)
         *start = ft->options.epochs;
         return DC_OK;
     }
-    for (int epoch = ft->options.epochs - 1; epoch >= 1; epoch--) {
+    for (int epoch = ft->options.epochs - 1; epoch >= 1 && *start == 0; epoch--) {
         char *saved = epoch_path(path, epoch);
         if (!saved)
             return dci_err(DC_ENOMEM, "fine-tuning: out of memory");
-        int status = file_exists(saved) ? load_weights(ft, saved) : DC_OK;
-        int found = status == DC_OK && file_exists(saved);
+        int status = DC_OK;
+        if (file_exists(saved)) {
+            status = load_weights(ft, saved);
+            *start = epoch;
+        }
         free(saved);
         DCI_TRY(status);
-        if (found) {
-            *start = epoch;
-            return DC_OK;
-        }
     }
     return DC_OK;
 }

@@ -75,7 +75,8 @@ static const char *json_string(const char *json, const char *key, char *buf, siz
     return buf;
 }
 
-/* The key of the "files" entry whose description contains `needle`, else `fallback`. */
+/* The key of the "files" entry (a checkpoint, not an .npy array) whose description contains
+ * `needle`, else `fallback`. */
 static const char *file_described(const char *json, const char *needle, const char *fallback,
                                   char *buf, size_t size)
 {
@@ -87,9 +88,10 @@ static const char *file_described(const char *json, const char *needle, const ch
         const char *value_end = value ? strchr(value + 1, '"') : NULL;
         if (!value_end || value_end > end)
             break;
-        size_t n = (size_t)(value_end - value - 1);
+        size_t n = (size_t)(value_end - value - 1), key_length = (size_t)(key_end - p - 1);
+        int is_array = key_length >= 4 && strncmp(key_end - 4, ".npy", 4) == 0;
         char description[512];
-        if (n < sizeof description && (size_t)(key_end - p - 1) < size) {
+        if (!is_array && n < sizeof description && key_length < size) {
             memcpy(description, value + 1, n);
             description[n] = '\0';
             if (strstr(description, needle)) {
@@ -185,7 +187,7 @@ static int head_channels_of(const char *model_path)
 
 TEST(finetune_step_matches_the_published_step)
 {
-    char dir[1024], path[1200], buf[256];
+    char dir[1024], path[1200], buf[256], id_buf[256];
     if (!golden_case("finetune_step", dir, sizeof dir))
         return;
     char *json = read_text(path_join(path, sizeof path, dir, "case.json"));
@@ -210,8 +212,10 @@ TEST(finetune_step_matches_the_published_step)
     path_join(clip_path, sizeof clip_path, dir,
               file_described(json, "CLIP", "../clip_vit/clip_state_dict.pt", buf, sizeof buf));
     path_join(id_path, sizeof id_path, dir,
-              file_described(json, "identity", "../arcface_irse/irse_fp16.pt", buf,
-                             sizeof buf));
+              file_described(json, "identity",
+                             file_described(json, "IR-SE", "../arcface_irse/irse_fp16.pt",
+                                            id_buf, sizeof id_buf),
+                             buf, sizeof buf));
     free(json);
     CHECK(have_texts);
     printf("  t_0 %d, %d steps, lr %g, weights clip %g l1 %g id %g, '%s' -> '%s'\n",

@@ -1,5 +1,6 @@
 /* diffclip finetune on the tiny golden models: PNG and JPEG inputs of other sizes, presets
  * with explicit overrides, one log line per image, resume, usage errors. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +51,11 @@ TEST(cli_finetune_trains_from_png_and_jpeg_and_resumes)
     *strrchr(golden, '/') = '\0';
     snprintf(clip_dir, sizeof clip_dir, "%s", vocab);
     *strrchr(clip_dir, '/') = '\0';
-    char png[1200], jpg[1200], out_path[1200], cache[1200], base[4096], args[8192];
+    char png[1200], jpg[1200], out_path[1200], cache[1200], base[4096], args[8192],
+        edit_args[8192];
     const char *tmp = test_tmpdir();
     CHECK_OK(write_card(path_join(png, sizeof png, tmp, "card.png"), 48, 40));
-    CHECK_OK(write_card(path_join(jpg, sizeof jpg, tmp, "card.jpg"), 40, 56));
+    CHECK_OK(write_card(path_join(jpg, sizeof jpg, tmp, "photo.jpg"), 40, 56));
     path_join(out_path, sizeof out_path, tmp, "angry.delta");
     path_join(cache, sizeof cache, tmp, "angry.dclat");
     common_args(base, sizeof base, golden, clip_dir);
@@ -79,6 +81,29 @@ TEST(cli_finetune_trains_from_png_and_jpeg_and_resumes)
     CHECK_OK(dc_model_load_finetuned(&tuned, m, out_path, NULL));
     dc_model_free(tuned);
     dc_model_free(m);
+
+    /* Editing with the fine-tuned delta gives images of the model's resolution. */
+    char edits[1200], edited[1300];
+    path_join(edits, sizeof edits, tmp, "edits");
+    snprintf(edit_args, sizeof edit_args, "edit --model '%s' --finetuned '%s' --image '%s' "
+             "--image '%s' --t0 300 --inv-steps 4 --gen-steps 4 -o '%s' --device cpu "
+             "--threads 1", model_path, out_path, png, jpg, edits);
+    CHECKF(run_cli(edit_args, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    DIR *d = opendir(edits);
+    CHECK(d != NULL);
+    int images = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        dc_image img;
+        CHECK_OK(dc_image_read(path_join(edited, sizeof edited, edits, e->d_name), &img));
+        CHECKF(img.width == 32 && img.height == 32, "%s: %dx%d", e->d_name, img.width,
+               img.height);
+        dc_image_free(&img);
+        images++;
+    }
+    closedir(d);
+    CHECK(images == 2);
 
     /* A finished run resumes to nothing; the images are found in the cache. */
     snprintf(args + strlen(args), sizeof args - strlen(args), " --resume");
