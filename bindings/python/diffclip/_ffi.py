@@ -15,9 +15,10 @@ from ctypes import (POINTER, c_char, c_char_p, c_double, c_float, c_int, c_int64
                     c_uint, c_void_p)
 
 from ._errors import LibraryError, error_for_status
-from ._types import (DC_VERSION_MAJOR, dc_clip_options, dc_diffusion_options, dc_face_box,
-                     dc_idnet_options, dc_image, dc_image_metrics, dc_model_info,
-                     dc_model_options, dc_named_tensor, dc_tensor)
+from ._types import (DC_VERSION_MAJOR, dc_clip_options, dc_dataset_preset,
+                     dc_diffusion_options, dc_edit_options, dc_edit_preset, dc_face_box,
+                     dc_finetune_options, dc_idnet_options, dc_image, dc_image_metrics,
+                     dc_model_info, dc_model_options, dc_named_tensor, dc_tensor)
 
 SONAME = "libdiffclip.so.%d" % DC_VERSION_MAJOR
 
@@ -26,6 +27,9 @@ _out_handle = POINTER(c_void_p)    # where a constructor stores it
 _tensor = POINTER(dc_tensor)
 _image = POINTER(dc_image)
 _diffusion = POINTER(dc_diffusion_options)
+_edit = POINTER(dc_edit_options)
+_finetune = POINTER(dc_finetune_options)
+_doubles = POINTER(c_double)
 
 # name: (return type, argument types), in the header's order. Enums are c_int, dc_status too.
 FUNCTIONS = {
@@ -76,6 +80,19 @@ FUNCTIONS = {
     "dc_latent_cache_count": (c_size_t, (_handle,)),
     "dc_latent_cache_add": (c_int, (_handle, _tensor, POINTER(c_size_t))),
     "dc_latent_cache_get": (c_int, (_handle, c_size_t, _tensor, _tensor, _tensor)),
+    # sampler
+    "dc_sampler_new": (c_int, (_out_handle, POINTER(c_void_p), c_size_t)),
+    "dc_sampler_free": (None, (_handle,)),
+    "dc_sampler_count": (c_size_t, (_handle,)),
+    "dc_sampler_set_weights": (c_int, (_handle, _doubles)),
+    "dc_sampler_set_piecewise": (c_int, (_handle, POINTER(c_int), _doubles, c_size_t)),
+    "dc_sampler_set_ramp": (c_int, (_handle, c_int, _doubles, c_int, _doubles)),
+    "dc_sampler_weights_at": (c_int, (_handle, c_int, _doubles)),
+    "dc_sampler_generate": (c_int, (_handle, _tensor, _diffusion, _tensor)),
+    "dc_edit_options_init": (None, (_edit, c_uint)),
+    "dc_sampler_edit": (c_int, (_handle, _tensor, _edit, _tensor)),
+    "dc_sampler_transition": (c_int, (_handle, _tensor, c_int, _edit, _tensor)),
+    "dc_sampler_translate": (c_int, (_handle, _tensor, _edit, _tensor, _tensor)),
     # tokenizer
     "dc_tokenizer_new": (c_int, (_out_handle, c_char_p)),
     "dc_tokenizer_free": (None, (_handle,)),
@@ -98,6 +115,21 @@ FUNCTIONS = {
     "dc_idnet_features": (c_int, (_handle, _tensor, _tensor)),
     "dc_idnet_id_loss": (c_int, (_handle, _tensor, _tensor, POINTER(c_double), _tensor,
                                  _tensor)),
+    # fine-tuning
+    "dc_finetune_options_init": (None, (_finetune, c_uint)),
+    "dc_dataset_preset_at": (POINTER(dc_dataset_preset), (c_size_t,)),
+    "dc_dataset_preset_find": (POINTER(dc_dataset_preset), (c_char_p,)),
+    "dc_edit_preset_at": (POINTER(dc_edit_preset), (c_size_t,)),
+    "dc_edit_preset_find": (POINTER(dc_edit_preset), (c_char_p,)),
+    "dc_finetune_options_apply_preset": (c_int, (_finetune, c_char_p)),
+    "dc_finetuner_new": (c_int, (_out_handle, _handle, _handle, _handle, _handle, _handle,
+                                 _finetune)),
+    "dc_finetuner_free": (None, (_handle,)),
+    "dc_finetuner_train": (c_int, (_handle, c_size_t, c_char_p)),
+    "dc_finetuner_save": (c_int, (_handle, c_char_p)),
+    "dc_model_save_delta": (c_int, (_handle, _handle, c_char_p)),
+    "dc_model_load_finetuned": (c_int, (_out_handle, _handle, c_char_p,
+                                        POINTER(dc_model_options))),
     # face descriptor
     "dc_face_descriptor_load": (c_int, (_out_handle, c_char_p, c_char_p, c_char_p)),
     "dc_face_descriptor_free": (None, (_handle,)),

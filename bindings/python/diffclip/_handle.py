@@ -106,16 +106,34 @@ def make_options(struct, init, version, **fields):
     keeps the default; strings are UTF-8 encoded; enums pass as ints)."""
     options = struct()
     getattr(lib(), init)(byref(options), version)
-    names = dict(struct._fields_)
+    return set_options(options, **fields)
+
+
+def set_options(options, **fields):
+    """Sets the fields given of an options struct as make_options does; returns it."""
+    names = dict(type(options)._fields_)
     for name, value in fields.items():
         if value is None:
             continue
         if name not in names or name == "version":
-            raise TypeError("%s has no option %r" % (struct.__name__, name))
+            raise TypeError("%s has no option %r" % (type(options).__name__, name))
         if isinstance(value, str):
             value = value.encode("utf-8")
         setattr(options, name, value)
     return options
+
+
+@contextlib.contextmanager
+def using_dependencies(handles):
+    """Holds each distinct handle of `handles` (None entries skipped) in _use(by_dependent)
+    for the duration: the handles a C handle was opened over, which its calls use too."""
+    with contextlib.ExitStack() as stack:
+        seen = set()
+        for handle in handles:
+            if handle is not None and id(handle) not in seen:
+                seen.add(id(handle))
+                stack.enter_context(handle._use(by_dependent=True))
+        yield
 
 
 class Record:

@@ -55,6 +55,29 @@ class Model(Handle):
                                image_size=image_size, head_channels=head_channels)
         self._open("dc_model_load", c_path(path), byref(options))
 
+    @classmethod
+    def load_finetuned(cls, base, path, device=None, dtype=None):
+        """Fine-tuned weights of `base`: a full state dict in any container, or a delta file
+        made for this base (Finetuner.save, save_delta). The new model shares nothing
+        mutable with base. device and dtype: as for Model(); both None keep base's (one
+        given, the other takes Model()'s default)."""
+        model = cls.__new__(cls)
+        Handle.__init__(model)
+        options = None
+        if device is not None or dtype is not None:
+            options = byref(make_options(
+                dc_model_options, "dc_model_options_init", DC_MODEL_OPTIONS_VERSION,
+                device=device, dtype=None if dtype is None else enum_value("dc_dtype", dtype)))
+        with base._use() as b:
+            model._open("dc_model_load_finetuned", b, c_path(path), options)
+        return model
+
+    def save_delta(self, base, path):
+        """Writes this model minus `base` (of the same architecture) as a delta file, which
+        load_finetuned reads on top of base."""
+        with self._use() as p, base._use() as b:
+            check(lib().dc_model_save_delta(p, b, c_path(path)))
+
     @property
     def info(self):
         raw = dc_model_info()

@@ -6,7 +6,7 @@ header; enums are IntEnums whose members drop the C prefix listed in C_ENUMS.
 
 import enum
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_double, c_int, c_int64,
-                    c_uint, c_uint8, c_uint64, c_void_p)
+                    c_size_t, c_uint, c_uint8, c_uint64, c_void_p)
 
 # ---- macros ----
 DC_VERSION_MAJOR = 0
@@ -20,6 +20,8 @@ DC_PROGRESS_VERSION = 1
 DC_DIFFUSION_OPTIONS_VERSION = 1
 DC_CLIP_OPTIONS_VERSION = 1
 DC_IDNET_OPTIONS_VERSION = 1
+DC_EDIT_OPTIONS_VERSION = 1
+DC_FINETUNE_OPTIONS_VERSION = 1
 DC_FACE_DESCRIPTOR_SIZE = 128
 DC_FACE_INPUT_SIZE = 150
 DC_FACE_SAME_PERSON_DISTANCE = 0.6
@@ -84,6 +86,11 @@ class ClipLossForm(_CEnum):
     DIRECTION = 1
 
 
+class GradMode(_CEnum):
+    FULL = 0
+    PER_STEP = 1
+
+
 # C enum type -> (Python enum, prefix its members drop)
 C_ENUMS = {
     "dc_status": (Status, "DC_"),
@@ -93,12 +100,13 @@ C_ENUMS = {
     "dc_model_family": (ModelFamily, "DC_MODEL_"),
     "dc_sampling": (Sampling, "DC_SAMPLING_"),
     "dc_clip_loss_form": (ClipLossForm, "DC_CLIP_LOSS_"),
+    "dc_grad_mode": (GradMode, "DC_GRAD_"),
 }
 _ENUM_PREFIX = {cls: prefix for cls, prefix in C_ENUMS.values()}
 
 # Handles the header declares as incomplete structs: passed as void pointers.
-OPAQUE = ("dc_checkpoint", "dc_model", "dc_latent_cache", "dc_tokenizer", "dc_clip",
-          "dc_idnet", "dc_face_descriptor")
+OPAQUE = ("dc_checkpoint", "dc_model", "dc_latent_cache", "dc_sampler", "dc_tokenizer",
+          "dc_clip", "dc_idnet", "dc_finetuner", "dc_face_descriptor")
 
 
 # ---- structs ----
@@ -161,11 +169,46 @@ class dc_idnet_options(Structure):
     _fields_ = [("version", c_uint), ("device", c_char_p)]
 
 
+class dc_edit_options(Structure):
+    _fields_ = [("version", c_uint), ("t0", c_int), ("inv_steps", c_int), ("gen_steps", c_int),
+                ("eta", c_double), ("seed", c_uint64), ("repeats", c_int),
+                ("projection_steps", c_int), ("cache", c_void_p), ("num_timesteps", c_int),
+                ("beta_start", c_double), ("beta_end", c_double),
+                ("progress", dc_progress_fn), ("progress_user", c_void_p)]
+
+
+class dc_finetune_options(Structure):
+    _fields_ = [("version", c_uint), ("source_texts", POINTER(c_char_p)),
+                ("target_texts", POINTER(c_char_p)), ("text_pairs", c_size_t), ("t0", c_int),
+                ("inv_steps", c_int), ("train_steps", c_int), ("eta", c_double),
+                ("learning_rate", c_double), ("lr_gamma", c_double), ("epochs", c_int),
+                ("images", c_int), ("image_indices", POINTER(c_size_t)),
+                ("image_count", c_size_t), ("batch_size", c_int), ("clip_weight", c_double),
+                ("l1_weight", c_double), ("id_weight", c_double), ("loss_form", c_int),
+                ("grad_mode", c_int), ("seed", c_uint64), ("resume", c_int),
+                ("progress", dc_progress_fn), ("progress_user", c_void_p)]
+
+
+class dc_dataset_preset(Structure):
+    _fields_ = [("name", c_char_p), ("description", c_char_p), ("model_file", c_char_p),
+                ("image_size", c_int), ("t0", c_int), ("inv_steps", c_int),
+                ("train_steps", c_int), ("test_steps", c_int), ("learning_rate", c_double),
+                ("lr_gamma", c_double), ("epochs", c_int), ("images", c_int),
+                ("clip_weight", c_double), ("l1_weight", c_double), ("id_weight", c_double),
+                ("grad_mode", c_int)]
+
+
+class dc_edit_preset(Structure):
+    _fields_ = [("name", c_char_p), ("dataset", c_char_p), ("source", c_char_p),
+                ("target", c_char_p), ("t0", c_int)]
+
+
 class dc_face_box(Structure):
     _fields_ = [("x", c_int), ("y", c_int), ("size", c_int)]
 
 
 STRUCTS = {cls.__name__: cls for cls in (
     dc_tensor, dc_image, dc_named_tensor, dc_model_options, dc_model_info, dc_progress,
-    dc_diffusion_options, dc_image_metrics, dc_clip_options, dc_idnet_options, dc_face_box)}
+    dc_diffusion_options, dc_image_metrics, dc_edit_options, dc_clip_options, dc_idnet_options,
+    dc_finetune_options, dc_dataset_preset, dc_edit_preset, dc_face_box)}
 CALLBACKS = {"dc_progress_fn": dc_progress_fn}
