@@ -47,9 +47,11 @@ template <typename T, void (*Free)(T *)> using Handle = std::unique_ptr<T, Delet
 using Checkpoint = Handle<dc_checkpoint, dc_checkpoint_free>;
 using Model = Handle<dc_model, dc_model_free>;
 using LatentCache = Handle<dc_latent_cache, dc_latent_cache_free>;
+using Sampler = Handle<dc_sampler, dc_sampler_free>;
 using Tokenizer = Handle<dc_tokenizer, dc_tokenizer_free>;
 using Clip = Handle<dc_clip, dc_clip_free>;
 using IdNet = Handle<dc_idnet, dc_idnet_free>;
+using Finetuner = Handle<dc_finetuner, dc_finetuner_free>;
 using FaceDescriptor = Handle<dc_face_descriptor, dc_face_descriptor_free>;
 
 // Runs constructor(&raw, args...) and owns the handle it made:

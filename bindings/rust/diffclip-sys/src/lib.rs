@@ -21,6 +21,8 @@ pub const DC_PROGRESS_VERSION: c_uint = 1;
 pub const DC_DIFFUSION_OPTIONS_VERSION: c_uint = 1;
 pub const DC_CLIP_OPTIONS_VERSION: c_uint = 1;
 pub const DC_IDNET_OPTIONS_VERSION: c_uint = 1;
+pub const DC_EDIT_OPTIONS_VERSION: c_uint = 1;
+pub const DC_FINETUNE_OPTIONS_VERSION: c_uint = 1;
 pub const DC_FACE_DESCRIPTOR_SIZE: usize = 128;
 pub const DC_FACE_INPUT_SIZE: c_int = 150;
 pub const DC_FACE_SAME_PERSON_DISTANCE: f64 = 0.6;
@@ -70,6 +72,10 @@ pub type dc_clip_loss_form = c_int;
 pub const DC_CLIP_LOSS_LOG: dc_clip_loss_form = 0;
 pub const DC_CLIP_LOSS_DIRECTION: dc_clip_loss_form = 1;
 
+pub type dc_grad_mode = c_int;
+pub const DC_GRAD_FULL: dc_grad_mode = 0;
+pub const DC_GRAD_PER_STEP: dc_grad_mode = 1;
+
 // ---- opaque handles ----
 macro_rules! opaque {
     ($($name:ident),* $(,)?) => {$(
@@ -84,9 +90,11 @@ opaque!(
     dc_checkpoint,
     dc_model,
     dc_latent_cache,
+    dc_sampler,
     dc_tokenizer,
     dc_clip,
     dc_idnet,
+    dc_finetuner,
     dc_face_descriptor
 );
 
@@ -194,6 +202,25 @@ pub struct dc_image_metrics {
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
+pub struct dc_edit_options {
+    pub version: c_uint,
+    pub t0: c_int,
+    pub inv_steps: c_int,
+    pub gen_steps: c_int,
+    pub eta: f64,
+    pub seed: u64,
+    pub repeats: c_int,
+    pub projection_steps: c_int,
+    pub cache: *mut dc_latent_cache,
+    pub num_timesteps: c_int,
+    pub beta_start: f64,
+    pub beta_end: f64,
+    pub progress: dc_progress_fn,
+    pub progress_user: *mut c_void,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
 pub struct dc_clip_options {
     pub version: c_uint,
     pub device: *const c_char,
@@ -206,6 +233,66 @@ pub struct dc_clip_options {
 pub struct dc_idnet_options {
     pub version: c_uint,
     pub device: *const c_char,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_finetune_options {
+    pub version: c_uint,
+    pub source_texts: *const *const c_char,
+    pub target_texts: *const *const c_char,
+    pub text_pairs: usize,
+    pub t0: c_int,
+    pub inv_steps: c_int,
+    pub train_steps: c_int,
+    pub eta: f64,
+    pub learning_rate: f64,
+    pub lr_gamma: f64,
+    pub epochs: c_int,
+    pub images: c_int,
+    pub image_indices: *const usize,
+    pub image_count: usize,
+    pub batch_size: c_int,
+    pub clip_weight: f64,
+    pub l1_weight: f64,
+    pub id_weight: f64,
+    pub loss_form: dc_clip_loss_form,
+    pub grad_mode: dc_grad_mode,
+    pub seed: u64,
+    pub resume: c_int,
+    pub progress: dc_progress_fn,
+    pub progress_user: *mut c_void,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_dataset_preset {
+    pub name: *const c_char,
+    pub description: *const c_char,
+    pub model_file: *const c_char,
+    pub image_size: c_int,
+    pub t0: c_int,
+    pub inv_steps: c_int,
+    pub train_steps: c_int,
+    pub test_steps: c_int,
+    pub learning_rate: f64,
+    pub lr_gamma: f64,
+    pub epochs: c_int,
+    pub images: c_int,
+    pub clip_weight: f64,
+    pub l1_weight: f64,
+    pub id_weight: f64,
+    pub grad_mode: dc_grad_mode,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_edit_preset {
+    pub name: *const c_char,
+    pub dataset: *const c_char,
+    pub source: *const c_char,
+    pub target: *const c_char,
+    pub t0: c_int,
 }
 
 #[repr(C)]
@@ -329,6 +416,61 @@ extern "C" {
         x_lat: *mut dc_tensor,
     ) -> dc_status;
 
+    // sampler
+    pub fn dc_sampler_new(
+        out: *mut *mut dc_sampler,
+        models: *const *mut dc_model,
+        count: usize,
+    ) -> dc_status;
+    pub fn dc_sampler_free(sampler: *mut dc_sampler);
+    pub fn dc_sampler_count(sampler: *const dc_sampler) -> usize;
+    pub fn dc_sampler_set_weights(sampler: *mut dc_sampler, weights: *const f64) -> dc_status;
+    pub fn dc_sampler_set_piecewise(
+        sampler: *mut dc_sampler,
+        thresholds: *const c_int,
+        weights: *const f64,
+        pieces: usize,
+    ) -> dc_status;
+    pub fn dc_sampler_set_ramp(
+        sampler: *mut dc_sampler,
+        t_a: c_int,
+        a: *const f64,
+        t_b: c_int,
+        b: *const f64,
+    ) -> dc_status;
+    pub fn dc_sampler_weights_at(
+        sampler: *const dc_sampler,
+        t: c_int,
+        weights: *mut f64,
+    ) -> dc_status;
+    pub fn dc_sampler_generate(
+        sampler: *mut dc_sampler,
+        latent: *const dc_tensor,
+        options: *const dc_diffusion_options,
+        out: *mut dc_tensor,
+    ) -> dc_status;
+    pub fn dc_edit_options_init(options: *mut dc_edit_options, version: c_uint);
+    pub fn dc_sampler_edit(
+        sampler: *mut dc_sampler,
+        x0: *const dc_tensor,
+        options: *const dc_edit_options,
+        out: *mut dc_tensor,
+    ) -> dc_status;
+    pub fn dc_sampler_transition(
+        sampler: *mut dc_sampler,
+        x0: *const dc_tensor,
+        count: c_int,
+        options: *const dc_edit_options,
+        out: *mut dc_tensor,
+    ) -> dc_status;
+    pub fn dc_sampler_translate(
+        sampler: *mut dc_sampler,
+        x0: *const dc_tensor,
+        options: *const dc_edit_options,
+        out: *mut dc_tensor,
+        projected: *mut dc_tensor,
+    ) -> dc_status;
+
     // tokenizer
     pub fn dc_tokenizer_new(out: *mut *mut dc_tokenizer, vocab_path: *const c_char) -> dc_status;
     pub fn dc_tokenizer_free(tok: *mut dc_tokenizer);
@@ -400,6 +542,41 @@ extern "C" {
         loss: *mut f64,
         per_sample: *mut dc_tensor,
         grad: *mut dc_tensor,
+    ) -> dc_status;
+
+    // fine-tuning
+    pub fn dc_finetune_options_init(options: *mut dc_finetune_options, version: c_uint);
+    pub fn dc_dataset_preset_at(i: usize) -> *const dc_dataset_preset;
+    pub fn dc_dataset_preset_find(name: *const c_char) -> *const dc_dataset_preset;
+    pub fn dc_edit_preset_at(i: usize) -> *const dc_edit_preset;
+    pub fn dc_edit_preset_find(name: *const c_char) -> *const dc_edit_preset;
+    pub fn dc_finetune_options_apply_preset(
+        options: *mut dc_finetune_options,
+        name: *const c_char,
+    ) -> dc_status;
+    pub fn dc_finetuner_new(
+        out: *mut *mut dc_finetuner,
+        base: *mut dc_model,
+        clip: *mut dc_clip,
+        tokenizer: *mut dc_tokenizer,
+        idnet: *mut dc_idnet,
+        cache: *mut dc_latent_cache,
+        options: *const dc_finetune_options,
+    ) -> dc_status;
+    pub fn dc_finetuner_free(ft: *mut dc_finetuner);
+    pub fn dc_finetuner_train(ft: *mut dc_finetuner, pair: usize, path: *const c_char)
+        -> dc_status;
+    pub fn dc_finetuner_save(ft: *mut dc_finetuner, path: *const c_char) -> dc_status;
+    pub fn dc_model_save_delta(
+        model: *const dc_model,
+        base: *const dc_model,
+        path: *const c_char,
+    ) -> dc_status;
+    pub fn dc_model_load_finetuned(
+        out: *mut *mut dc_model,
+        base: *const dc_model,
+        path: *const c_char,
+        options: *const dc_model_options,
     ) -> dc_status;
 
     // face descriptor

@@ -17,6 +17,15 @@ pub enum ClipLossForm {
     Direction,
 }
 
+impl ClipLossForm {
+    pub(crate) fn raw(self) -> sys::dc_clip_loss_form {
+        match self {
+            ClipLossForm::Log => sys::DC_CLIP_LOSS_LOG,
+            ClipLossForm::Direction => sys::DC_CLIP_LOSS_DIRECTION,
+        }
+    }
+}
+
 /// How to load CLIP: defaults from dc_clip_options_init, then the values set.
 #[derive(Debug, Clone)]
 pub struct ClipOptions {
@@ -46,10 +55,7 @@ impl ClipOptions {
 
     /// Which loss `Clip::loss` differentiates.
     pub fn loss_form(mut self, form: ClipLossForm) -> ClipOptions {
-        self.raw.loss_form = match form {
-            ClipLossForm::Log => sys::DC_CLIP_LOSS_LOG,
-            ClipLossForm::Direction => sys::DC_CLIP_LOSS_DIRECTION,
-        };
+        self.raw.loss_form = form.raw();
         self
     }
 }

@@ -3,10 +3,11 @@
 //!
 //! - Every fallible call returns [`Result`]; an [`Error`] carries the status and the
 //!   library's message (`dc_last_error()`).
-//! - Handles ([`Model`], [`Clip`], [`IdNet`], [`LatentCache`], [`Tokenizer`], [`Checkpoint`],
-//!   [`FaceDescriptor`]) free themselves on drop. They are `Send` but not `Sync`: the header
-//!   lets one thread at a time use a handle, and different handles run on different threads
-//!   concurrently.
+//! - Handles ([`Model`], [`Clip`], [`IdNet`], [`LatentCache`], [`Sampler`], [`Finetuner`],
+//!   [`Tokenizer`], [`Checkpoint`], [`FaceDescriptor`]) free themselves on drop; those opened
+//!   over other handles borrow them for their lifetime. They are `Send` but not `Sync`: the
+//!   header lets one thread at a time use a handle, and different handles run on different
+//!   threads concurrently.
 //! - Arrays go in as [`TensorView`]s over slices and come out as [`Tensor`]s that hold the
 //!   library's buffer (read them with [`Tensor::as_slice`]).
 //! - Progress callbacks are closures; returning `false` cancels the run
@@ -27,10 +28,12 @@ mod checkpoint;
 mod clip;
 mod error;
 mod face;
+mod finetune;
 mod handle;
 mod image;
 mod model;
 mod progress;
+mod sampler;
 mod tensor;
 mod tokenizer;
 
@@ -41,12 +44,14 @@ pub use face::{
     face_crop, face_distance, FaceBox, FaceDescriptor, FaceDescriptorValues, FACE_DESCRIPTOR_SIZE,
     FACE_INPUT_SIZE, FACE_SAME_PERSON_DISTANCE,
 };
+pub use finetune::{DatasetPreset, EditPreset, FinetuneOptions, Finetuner, GradMode};
 pub use image::{image_to_tensor, read_image, tensor_to_image, write_image, Image, ImageView};
 pub use model::{
     add_noise, compare_images, DiffusionOptions, ImageMetrics, LatentCache, Model, ModelFamily,
     ModelInfo, ModelOptions, Sampling,
 };
 pub use progress::Progress;
+pub use sampler::{EditOptions, Sampler};
 pub use tensor::{read_npy, write_npy, DType, Element, Tensor, TensorView};
 pub use tokenizer::Tokenizer;
 

@@ -160,7 +160,7 @@ impl<'a> DiffusionOptions<'a> {
     }
 
     /// Runs `call` with the raw options, the progress closure installed for its duration.
-    fn run<R>(
+    pub(crate) fn run<R>(
         &mut self,
         call: impl FnOnce(*const sys::dc_diffusion_options) -> Result<R>,
     ) -> Result<R> {
@@ -207,6 +207,38 @@ impl Model {
         }
         let ptr = open(|out| unsafe { sys::dc_model_load(out, path.as_ptr(), &raw) })?;
         Ok(Model { ptr })
+    }
+
+    /// Fine-tuned weights of `base`: a full state dict in any container, or a delta file made
+    /// for this base ([`Finetuner::save`](crate::Finetuner::save), [`Model::save_delta`]).
+    /// The new model shares nothing mutable with base. `options` None: base's device and
+    /// dtype (its head layout and image size always come from base).
+    pub fn load_finetuned(
+        base: &Model,
+        path: impl AsRef<Path>,
+        options: Option<&ModelOptions>,
+    ) -> Result<Model> {
+        let path = c_path(path.as_ref())?;
+        let device = options
+            .and_then(|o| o.device.as_deref())
+            .map(|d| c_text(d, "the device"))
+            .transpose()?;
+        let mut raw = options.map(|o| o.raw);
+        if let (Some(raw), Some(device)) = (raw.as_mut(), &device) {
+            raw.device = device.as_ptr();
+        }
+        let raw = raw.as_ref().map_or(ptr::null(), |r| r as *const _);
+        let ptr = open(|out| unsafe {
+            sys::dc_model_load_finetuned(out, base.raw(), path.as_ptr(), raw)
+        })?;
+        Ok(Model { ptr })
+    }
+
+    /// Writes this model minus `base` (of the same architecture) as a delta file, which
+    /// [`Model::load_finetuned`] reads on top of base.
+    pub fn save_delta(&self, base: &Model, path: impl AsRef<Path>) -> Result<()> {
+        let path = c_path(path.as_ref())?;
+        check(unsafe { sys::dc_model_save_delta(self.raw(), base.raw(), path.as_ptr()) })
     }
 
     pub fn info(&self) -> Result<ModelInfo> {
@@ -315,6 +347,7 @@ pub fn compare_images(a: &TensorView<'_>, b: &TensorView<'_>) -> Result<ImageMet
 /// for its lifetime.
 pub struct LatentCache<'a> {
     ptr: NonNull<sys::dc_latent_cache>,
+    model: NonNull<sys::dc_model>,
     hook: Option<Box<Hook<Callback<'a>>>>,
     _model: PhantomData<&'a mut Model>,
 }
@@ -344,12 +377,13 @@ impl<'a> LatentCache<'a> {
             raw.progress = function;
             raw.progress_user = user;
         }
-        let model = model.raw();
+        let model = model.ptr;
         let ptr = open(|out| unsafe {
-            sys::dc_latent_cache_open(out, path.as_ptr(), model, &raw, gen_steps as c_int)
+            sys::dc_latent_cache_open(out, path.as_ptr(), model.as_ptr(), &raw, gen_steps as c_int)
         })?;
         Ok(LatentCache {
             ptr,
+            model,
             hook,
             _model: PhantomData,
         })
@@ -357,6 +391,23 @@ impl<'a> LatentCache<'a> {
 
     pub fn len(&self) -> usize {
         unsafe { sys::dc_latent_cache_count(self.ptr.as_ptr()) }
+    }
+
+    pub(crate) fn raw(&self) -> *mut sys::dc_latent_cache {
+        self.ptr.as_ptr()
+    }
+
+    /// The model the cache holds (borrowed for the cache's lifetime).
+    pub(crate) fn model_raw(&self) -> *mut sys::dc_model {
+        self.model.as_ptr()
+    }
+
+    /// Continues a panic of the cache's progress closure, which the library calls during
+    /// `add` and the calls that add through the cache (Sampler::edit).
+    pub(crate) fn resume_panic(&mut self) {
+        if let Some(hook) = self.hook.as_mut() {
+            hook.resume_panic();
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -367,9 +418,7 @@ impl<'a> LatentCache<'a> {
     pub fn add(&mut self, x0: &TensorView<'_>) -> Result<usize> {
         let mut index = 0;
         let status = unsafe { sys::dc_latent_cache_add(self.ptr.as_ptr(), x0.raw(), &mut index) };
-        if let Some(hook) = self.hook.as_mut() {
-            hook.resume_panic();
-        }
+        self.resume_panic();
         check(status)?;
         Ok(index)
     }

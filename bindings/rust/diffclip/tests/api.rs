@@ -30,6 +30,8 @@ fn handles_and_arrays_are_send() {
     assert_send::<Tokenizer>();
     assert_send::<Checkpoint>();
     assert_send::<LatentCache<'static>>();
+    assert_send::<diffclip::Sampler<'static>>();
+    assert_send::<diffclip::Finetuner<'static>>();
     assert_send::<diffclip::Tensor>();
     assert_send::<diffclip::Image>();
 }

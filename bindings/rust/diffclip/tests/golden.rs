@@ -1,12 +1,12 @@
 //! Conformance through the safe binding with ../shared/golden: the DDPM UNet's eps for both
 //! checkpoint containers, DDIM inversion and generation, the stochastic forward, CLIP's text
-//! features and loss, the tokenizer. Tolerance: max|ours - golden| <= 1e-4 (1 + max|golden|).
+//! features and loss, the tokenizer, the sampler's mix of two models. Tolerance: max|ours - golden| <= 1e-4 (1 + max|golden|).
 mod common;
 
 use common::{assert_golden, floats, golden, npy, vocabulary};
 use diffclip::{
     add_noise, Checkpoint, Clip, ClipOptions, Container, DiffusionOptions, Model, ModelFamily,
-    ModelOptions, Tokenizer,
+    ModelOptions, Sampler, Tokenizer,
 };
 
 fn cpu() -> ModelOptions {
@@ -128,4 +128,120 @@ fn clip_text_features_and_loss_match_golden() {
     let grad = loss.grad.expect("asked for");
     let error = common::relative_l2(floats(&grad), floats(&npy(&dir, "grad_x_trg.npy")));
     assert!(error <= 1e-3, "gradient relative L2 {error}");
+}
+
+/// max|out - want| <= 1e-4 * (1 + max|want|) for a (1, 3, 32, 32) output.
+fn assert_row(out: &diffclip::Tensor, want: &[f32], what: &str) {
+    assert_eq!(out.shape(), vec![1, 3, 32, 32], "{what}");
+    let error = floats(out)
+        .iter()
+        .zip(want)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    let tolerance = 1e-4 * (1.0 + want.iter().map(|y| y.abs()).fold(0.0f32, f32::max));
+    assert!(
+        error <= tolerance,
+        "{what}: max abs error {error} > {tolerance}"
+    );
+}
+
+/// The sampler on the noise_combination case: DDIM generation with eps = 0.65 eps_A +
+/// 0.35 eps_B against row 1 of mixed.npy (gammas of model B: 0, 0.35, 1).
+#[test]
+fn sampler_mix_matches_the_golden_row() {
+    let dir = match golden("noise_combination") {
+        Some(dir) => dir,
+        None => return,
+    };
+    let mut a = Model::load(dir.join("../ddpm_unet/model.pt"), &cpu()).unwrap();
+    let mut b = Model::load(dir.join("model_b.pt"), &cpu()).unwrap();
+    let (lat, mixed) = (npy(&dir, "lat.npy"), npy(&dir, "mixed.npy"));
+    assert_eq!(mixed.shape(), vec![3, 1, 3, 32, 32]);
+    let n = 3 * 32 * 32;
+    let want = &floats(&mixed)[n..2 * n];
+    let mut sampler = Sampler::new([&mut a, &mut b]).unwrap();
+    assert_eq!(sampler.len(), 2);
+    assert_eq!(sampler.weights_at(500).unwrap(), vec![1.0, 0.0]);
+    sampler.set_weights(&[0.65, 0.35]).unwrap();
+    let mut steps = Vec::new();
+    let out = sampler
+        .generate(
+            &lat.view(),
+            &mut DiffusionOptions::new().t0(300).steps(4).progress(|p| {
+                steps.push(p.step);
+                true
+            }),
+        )
+        .unwrap();
+    assert_row(&out, want, "gamma 0.35");
+    assert_eq!(steps, vec![1, 2, 3, 4]);
+
+    // the same mix as a schedule; weights not summing to 1 are refused and leave no trace
+    sampler
+        .set_piecewise(&[(300, [0.65, 0.35]), (0, [0.65, 0.35])])
+        .unwrap();
+    let out = sampler
+        .generate(&lat.view(), &mut DiffusionOptions::new().t0(300).steps(4))
+        .unwrap();
+    assert_row(&out, want, "piecewise");
+    let refused = sampler.set_weights(&[0.5, 0.6]).unwrap_err();
+    assert_eq!(refused.status(), diffclip::Status::InvalidArgument);
+    assert!(refused.message().contains("sum to 1.1"), "{refused}");
+    assert_eq!(
+        sampler.set_weights(&[1.0]).unwrap_err().status(),
+        diffclip::Status::InvalidArgument
+    );
+    sampler
+        .set_ramp(100, &[1.0, 0.0], 700, &[0.0, 1.0])
+        .unwrap();
+    assert!((sampler.weights_at(400).unwrap()[1] - 0.5).abs() < 1e-12);
+}
+
+/// Editing over the mix: the transition's last image is the edit, translate's output is the
+/// edit of its projection, and a closure returning false cancels.
+#[test]
+fn sampler_edit_transition_and_translate() {
+    let dir = match golden("noise_combination") {
+        Some(dir) => dir,
+        None => return,
+    };
+    let mut a = Model::load(dir.join("../ddpm_unet/model.pt"), &cpu()).unwrap();
+    let mut b = Model::load(dir.join("model_b.pt"), &cpu()).unwrap();
+    let lat = npy(&dir, "lat.npy");
+    let x0 = a
+        .generate(&lat.view(), &mut DiffusionOptions::new().t0(300).steps(4))
+        .unwrap();
+    let options = || {
+        diffclip::EditOptions::new()
+            .t0(300)
+            .inv_steps(6)
+            .gen_steps(4)
+            .repeats(2)
+    };
+    let mut sampler = Sampler::new([&mut a, &mut b]).unwrap();
+    sampler.set_weights(&[0.0, 1.0]).unwrap();
+    let edit = sampler.edit(&x0.view(), None, &mut options()).unwrap();
+    assert_eq!(edit.shape(), vec![1, 3, 32, 32]);
+    let strip = sampler
+        .transition(&x0.view(), 3, None, &mut options())
+        .unwrap();
+    assert_eq!(strip.shape(), vec![3, 3, 32, 32]);
+    assert_eq!(&floats(&strip)[2 * 3 * 32 * 32..], floats(&edit));
+    let (out, projected) = sampler.translate(&x0.view(), &mut options()).unwrap();
+    let again = sampler
+        .edit(&projected.view(), None, &mut options())
+        .unwrap();
+    assert_eq!(floats(&out), floats(&again));
+    let mut calls = 0;
+    let error = sampler
+        .edit(
+            &x0.view(),
+            None,
+            &mut options().progress(|_| {
+                calls += 1;
+                false
+            }),
+        )
+        .unwrap_err();
+    assert_eq!((error.status(), calls), (diffclip::Status::Cancelled, 1));
 }
