@@ -11,6 +11,8 @@
 #   SANITIZE=1     build under build/sanitize with ASan+UBSan (`make test-sanitize` runs the tests so)
 # `make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="png zip"]` runs each libFuzzer target in test/fuzz for
 # N seconds (test/fuzz/README.md).
+# `make check-abi` (part of make test) compares the library's ABI with abi/libdiffclip.abi;
+# `make abi-baseline` rewrites that baseline, on purpose only (README.md, "ABI").
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
@@ -84,7 +86,7 @@ BENCH_SRCS   := $(sort $(wildcard test/bench/*.c))
 BENCH_BINS   := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps faceapi test test-python test-rust test-cpp test-sanitize fuzz bench demo \
-        install uninstall clean unicode-tables
+        install uninstall clean unicode-tables check-abi abi-baseline
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -232,6 +234,16 @@ test: all $(TEST_BINS) $(FUZZ_TEST_BINS)
 
 test-sanitize:
 	$(MAKE) SANITIZE=1 test
+
+check-abi: $(SHARED_LIB)
+	@DIFFCLIP_LIBRARY=$(LIBOUT)/$(SONAME) sh test/scripts/test_abi.sh
+
+# The public interface only: the types of include/ and the exported dc_ functions; short
+# locations and no build paths, so that the baseline does not depend on the checkout.
+abi-baseline: $(SHARED_LIB)
+	abidw --headers-dir include --drop-private-types --exported-interfaces-only --no-corpus-path \
+	    --no-comp-dir-path --no-elf-needed --short-locs --type-id-style hash \
+	    --out-file abi/libdiffclip.abi $(LIBOUT)/$(SONAME)
 
 fuzz: $(if $(FUZZ_RUNTIME),$(FUZZ_BINS))
 	@$(if $(FUZZ_RUNTIME),,echo "make fuzz needs clang's libFuzzer runtime (make deps)"; exit 1;) \
