@@ -13,6 +13,7 @@
 # N seconds (test/fuzz/README.md).
 # `make check-abi` (part of make test) compares the library's ABI with abi/libdiffclip.abi;
 # `make abi-baseline` rewrites that baseline, on purpose only (README.md, "ABI").
+# `make cli-docs` regenerates docs/cli.md from the tool's help texts (make test checks it).
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
@@ -86,7 +87,7 @@ BENCH_SRCS   := $(sort $(wildcard test/bench/*.c))
 BENCH_BINS   := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps faceapi test test-python test-rust test-cpp test-sanitize fuzz bench demo \
-        install uninstall clean unicode-tables check-abi abi-baseline
+        install uninstall clean unicode-tables check-abi abi-baseline cli-docs
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -244,6 +245,10 @@ abi-baseline: $(SHARED_LIB)
 	abidw --headers-dir include --drop-private-types --exported-interfaces-only --no-corpus-path \
 	    --no-comp-dir-path --no-elf-needed --short-locs --type-id-style hash \
 	    --out-file abi/libdiffclip.abi $(LIBOUT)/$(SONAME)
+
+cli-docs: $(CLI)
+	sh tools/gen_cli_md.sh $(CLI) > docs/cli.md.tmp
+	mv docs/cli.md.tmp docs/cli.md
 
 fuzz: $(if $(FUZZ_RUNTIME),$(FUZZ_BINS))
 	@$(if $(FUZZ_RUNTIME),,echo "make fuzz needs clang's libFuzzer runtime (make deps)"; exit 1;) \
