@@ -344,8 +344,12 @@ extern "C" void ct_pool_end(size_t mark, ct_tensor *const *keep, size_t nkeep)
         else
             destroy(h);
     }
-    /* Kept handles move to the enclosing pool, or to the caller when this was the last. */
-    pooled.resize(pool_marks.empty() ? start : kept);
+    /* Kept handles move to the enclosing pool, or to the caller when this was the last.
+     * The vacated slots are cleared so that a stale copy of a handle left in the vector's
+     * spare capacity cannot hide the handle's leak from LeakSanitizer. */
+    size_t size = pool_marks.empty() ? start : kept;
+    std::fill(pooled.begin() + size, pooled.end(), nullptr);
+    pooled.resize(size);
 }
 
 /* ---- creation, host transfer, metadata ---- */
