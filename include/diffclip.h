@@ -526,8 +526,9 @@ DC_API void dc_idnet_free(dc_idnet *net);
  * DiffusionCLIP): the face crop [35:223, 32:220] (scaled for other sizes), average pooling to
  * 112 x 112, the network -> float32 (N, 512), L2-normalised. */
 DC_API dc_status dc_idnet_features(dc_idnet *net, const dc_tensor *x, dc_tensor *features);
-/* The identity loss between sources x0 and edits x_hat: *loss = mean of the per-sample
- * 1 - <f(x_hat), f(x0)>; per_sample (float32 (N,)) and grad (d loss / d x_hat) may be NULL. */
+/* The identity loss between sources x0 and edits x_hat of one shape: *loss = mean of the
+ * per-sample 1 - <f(x_hat), f(x0)>; per_sample (float32 (N,)) and grad (d loss / d x_hat) may
+ * be NULL. */
 DC_API dc_status dc_idnet_id_loss(dc_idnet *net, const dc_tensor *x0, const dc_tensor *x_hat,
                                   double *loss, dc_tensor *per_sample, dc_tensor *grad);
 

@@ -995,6 +995,8 @@ TEST(idnet_arguments)
     EXPECT(dc_idnet_id_loss(net, &x, NULL, &loss, &per_sample, &grad), DC_EINVAL);
     EXPECT(dc_idnet_id_loss(net, &x, &x, NULL, &per_sample, &grad), DC_EINVAL);
     EXPECT(dc_idnet_id_loss(net, &x, &two, &loss, &per_sample, &grad), DC_EINVAL);
+    dc_tensor smaller = images(1, 3, 16, 16);
+    EXPECT(dc_idnet_id_loss(net, &x, &smaller, &loss, &per_sample, &grad), DC_EINVAL);
     CHECK(out.data == NULL && per_sample.data == NULL && grad.data == NULL);
     CHECK_OK(dc_idnet_id_loss(net, &x, &x, &loss, NULL, NULL));   /* outputs may be NULL */
     CHECK(fabs(loss) < 1e-5);
