@@ -9,6 +9,7 @@
 #   FACEAPI=dir    face-api's face recognition weights (default third_party/face-api, made by
 #                  `make faceapi`, which `make deps` runs)
 #   SANITIZE=1     build under build/sanitize with ASan+UBSan (`make test-sanitize` runs the tests so)
+#   SANITIZE=thread  build under build/tsan with TSan (`make test-tsan` runs the thread tests so)
 # `make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="png zip"]` runs each libFuzzer target in test/fuzz for
 # N seconds (test/fuzz/README.md).
 # `make check-abi` (part of make test) compares the library's ABI with abi/libdiffclip.abi;
@@ -53,6 +54,17 @@ CXXFLAGS   += -std=c++17 $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-i
 ifeq ($(SANITIZE),)
 BUILD  := build
 LIBOUT ?= lib
+else ifeq ($(SANITIZE),thread)
+# ThreadSanitizer over our code, LibTorch not: races inside LibTorch, OpenMP and OpenBLAS
+# (whose synchronisation TSan cannot see) are suppressed by test/tsan.supp, which names only
+# those libraries: a race between two accesses of our own code is still reported.
+SANITIZE_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+BUILD    := build/tsan
+LIBOUT   ?= $(BUILD)/lib
+CFLAGS   += $(SANITIZE_FLAGS)
+CXXFLAGS += $(SANITIZE_FLAGS)
+LDFLAGS  += $(SANITIZE_FLAGS)
+SANITIZE_ENV := TSAN_OPTIONS=suppressions=$(abspath test/tsan.supp):halt_on_error=1:print_suppressions=0
 else
 # Our code instrumented, LibTorch not; the suppressions name only leaks inside LibTorch and
 # the libraries under it.
@@ -86,8 +98,8 @@ HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 BENCH_SRCS   := $(sort $(wildcard test/bench/*.c))
 BENCH_BINS   := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps faceapi test test-python test-rust test-cpp test-sanitize fuzz bench demo \
-        install uninstall clean unicode-tables check-abi abi-baseline cli-docs
+.PHONY: all deps faceapi test test-python test-rust test-cpp test-sanitize test-tsan tsan-run fuzz \
+        bench demo install uninstall clean unicode-tables check-abi abi-baseline cli-docs
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -235,6 +247,17 @@ test: all $(TEST_BINS) $(FUZZ_TEST_BINS)
 
 test-sanitize:
 	$(MAKE) SANITIZE=1 test
+
+# The thread tests under ThreadSanitizer (build/tsan): concurrent handles and per-thread errors.
+TSAN_TESTS := test/unit/test_threads
+test-tsan:
+	$(MAKE) SANITIZE=thread $(TSAN_TESTS:%=build/tsan/%)
+	@$(MAKE) --no-print-directory SANITIZE=thread tsan-run
+
+ifeq ($(SANITIZE),thread)
+tsan-run:
+	@$(SANITIZE_ENV) $(TEST_ENV) sh test/run.sh $(TSAN_TESTS:%=$(BUILD)/%)
+endif
 
 check-abi: $(SHARED_LIB)
 	@DIFFCLIP_LIBRARY=$(LIBOUT)/$(SONAME) sh test/scripts/test_abi.sh

@@ -7,6 +7,12 @@
  * Thread rules: a handle is used by one thread at a time; different handles may be used on
  * different threads concurrently. Free functions accept NULL.
  *
+ * Arguments: a NULL pointer where one is needed, a wrong shape or dtype, an enum value out of
+ * range, a count or step count outside its documented range, or an options struct whose
+ * version is 0 or above the header's is DC_EINVAL, and no output is allocated. Accessors
+ * that return a count or a size return 0 for a NULL handle, those that return a pointer NULL.
+ * A handle used after it was freed cannot be detected (undefined behaviour).
+ *
  * Ownership: buffers a function fills in a caller's dc_tensor or dc_image are allocated by the
  * library and released with dc_tensor_free / dc_image_free.
  *
@@ -157,6 +163,7 @@ typedef struct dc_checkpoint dc_checkpoint;
  * ({'state_dict': sd}) or a list ([sd, ...]) is found; names are as the file holds them. */
 DC_API dc_status dc_checkpoint_open(dc_checkpoint **out, const char *path);
 DC_API void dc_checkpoint_free(dc_checkpoint *ckpt);
+/* The container the file was (DC_CONTAINER_TORCH_ZIP for NULL). */
 DC_API dc_container dc_checkpoint_container(const dc_checkpoint *ckpt);
 DC_API size_t dc_checkpoint_count(const dc_checkpoint *ckpt);
 /* Name of tensor i (NUL-terminated, owned by ckpt; "-" for an .npy file); NULL if i is out
@@ -228,7 +235,8 @@ typedef struct dc_model_info {
 } dc_model_info;
 
 DC_API dc_status dc_model_get_info(const dc_model *model, dc_model_info *info);
-/* A human-readable description of what was inferred (several lines) into buf. */
+/* A human-readable description of what was inferred (several lines) into buf, cut to
+ * size - 1 characters (size 0 is DC_EINVAL). */
 DC_API dc_status dc_model_describe(const dc_model *model, char *buf, size_t size);
 
 /* The raw network output for x (N, 3, H, W) float32 and t (N) float32 timesteps:
@@ -295,7 +303,8 @@ DC_API dc_status dc_invert(dc_model *model, const dc_tensor *x0,
 DC_API dc_status dc_generate(dc_model *model, const dc_tensor *latent,
                              const dc_diffusion_options *options, dc_tensor *out);
 /* The stochastic forward x_t = sqrt(abar[t0-1]) x0 + sqrt(1 - abar[t0-1]) noise, with the
- * given noise (x0's shape) or, when noise is NULL, noise drawn with options->seed. */
+ * given noise (x0's shape) or, when noise is NULL, noise drawn with options->seed. The
+ * options are checked as for generation. */
 DC_API dc_status dc_add_noise(const dc_tensor *x0, const dc_tensor *noise,
                               const dc_diffusion_options *options, dc_tensor *xt);
 
@@ -318,9 +327,11 @@ DC_API dc_status dc_compare_images(const dc_tensor *a, const dc_tensor *b,
 typedef struct dc_latent_cache dc_latent_cache;
 
 /* Opens (or prepares to create) the cache at `path` for `model`, inverting with
- * inversion->t0 and inversion->steps and reconstructing x_rec with `gen_steps` steps. A file
- * made with another model or other parameters is refused (DC_EINVAL naming the difference).
- * The model must outlive the cache. */
+ * inversion->t0 and inversion->steps and reconstructing x_rec with `gen_steps` >= 2 steps. A
+ * file made with another model or other parameters is refused (DC_EINVAL naming the
+ * difference), one that is not a latent cache is DC_EFORMAT. A new file is written by the
+ * first dc_latent_cache_add (a path that cannot be written fails there, DC_EIO). The model
+ * must outlive the cache. */
 DC_API dc_status dc_latent_cache_open(dc_latent_cache **out, const char *path, dc_model *model,
                                       const dc_diffusion_options *inversion, int gen_steps);
 DC_API void dc_latent_cache_free(dc_latent_cache *cache);
@@ -329,7 +340,8 @@ DC_API size_t dc_latent_cache_count(const dc_latent_cache *cache);
  * file (atomically); *index receives its entry. */
 DC_API dc_status dc_latent_cache_add(dc_latent_cache *cache, const dc_tensor *x0,
                                      size_t *index);
-/* Entry `index`; any output may be NULL. */
+/* Entry `index` (DC_EINVAL past the last; the outputs are then untouched); any output may
+ * be NULL. */
 DC_API dc_status dc_latent_cache_get(const dc_latent_cache *cache, size_t index, dc_tensor *x0,
                                      dc_tensor *x_rec, dc_tensor *x_lat);
 
@@ -383,7 +395,8 @@ typedef struct dc_edit_options {
     double eta;                  /* generation noise (default 0) */
     uint64_t seed;               /* for every random draw (default 1234) */
     int repeats;                 /* translate: projections R (default 10; README: > 8) */
-    int projection_steps;        /* translate: DDIM steps of a projection (default 6) */
+    int projection_steps;        /* translate: DDIM steps of a projection (default 6); every
+                                  * mode checks repeats >= 1 and projection_steps >= 2 */
     /* Edit and transition: NULL, or a latent cache of model 0 (or a model with the same
      * weights) made with this t0 and inv_steps, through which images are inverted. */
     dc_latent_cache *cache;
@@ -400,7 +413,7 @@ DC_API void dc_edit_options_init(dc_edit_options *options, unsigned version);
  * model 0 to t0, then generated with the mix -> out (N, 3, H, W). */
 DC_API dc_status dc_sampler_edit(dc_sampler *sampler, const dc_tensor *x0,
                                  const dc_edit_options *options, dc_tensor *out);
-/* Continuous transition: x0 inverted once with model 0, then generated `count` >= 2 times
+/* Continuous transition: x0 inverted once with model 0, then generated `count` (2..4096) times
  * with the weights (1 - g) e_0 + g w(t) for g = k / (count - 1), from model 0 alone (g 0) to
  * the sampler's weights w (g 1); with two models and weights {0, 1} this is the published
  * model_ratio g. out: (N * count, 3, H, W), image n's transition in rows n * count ... */
@@ -513,8 +526,9 @@ DC_API void dc_idnet_free(dc_idnet *net);
  * DiffusionCLIP): the face crop [35:223, 32:220] (scaled for other sizes), average pooling to
  * 112 x 112, the network -> float32 (N, 512), L2-normalised. */
 DC_API dc_status dc_idnet_features(dc_idnet *net, const dc_tensor *x, dc_tensor *features);
-/* The identity loss between sources x0 and edits x_hat: *loss = mean of the per-sample
- * 1 - <f(x_hat), f(x0)>; per_sample (float32 (N,)) and grad (d loss / d x_hat) may be NULL. */
+/* The identity loss between sources x0 and edits x_hat of one shape: *loss = mean of the
+ * per-sample 1 - <f(x_hat), f(x0)>; per_sample (float32 (N,)) and grad (d loss / d x_hat) may
+ * be NULL. */
 DC_API dc_status dc_idnet_id_loss(dc_idnet *net, const dc_tensor *x0, const dc_tensor *x_hat,
                                   double *loss, dc_tensor *per_sample, dc_tensor *grad);
 
@@ -641,7 +655,8 @@ DC_API dc_status dc_model_save_delta(const dc_model *model, const dc_model *base
 /* Loads fine-tuned weights of `base`: a full state dict in any container, or a delta file
  * made for this base model (checked by its fingerprint). The tensors must match the base's
  * names and shapes. The new model shares nothing mutable with `base`. options may be NULL:
- * base's device and dtype; its head layout and image size always come from base. */
+ * base's device and dtype; its head layout and image size always come from base. Weights of
+ * another architecture are DC_EFORMAT, a delta made for another base model DC_EINVAL. */
 DC_API dc_status dc_model_load_finetuned(dc_model **out, const dc_model *base,
                                          const char *path, const dc_model_options *options);
 

@@ -266,6 +266,16 @@ DC_API void dc_idnet_free(dc_idnet *net)
     free(net);
 }
 
+/* The network code checks the layout of its inputs, not their dtype. */
+static int check_float_images(const dc_tensor *x, const char *what)
+{
+    DCI_TRY(api_check_tensor(x, what));
+    if (x->dtype != DC_FLOAT32)
+        return dci_err(DC_EINVAL, "%s must be float32 images, not %s", what,
+                       dc_dtype_name(x->dtype) ? dc_dtype_name(x->dtype) : "an unknown dtype");
+    return DC_OK;
+}
+
 typedef struct idnet_call {
     dc_idnet *net;
     const dc_tensor *x0, *x_hat;
@@ -286,6 +296,7 @@ DC_API dc_status dc_idnet_features(dc_idnet *net, const dc_tensor *x, dc_tensor 
 {
     if (!net || !x || !features)
         return dci_err(DC_EINVAL, "dc_idnet_features: NULL argument");
+    DCI_TRY(check_float_images(x, "identity network input"));
     idnet_call call = {.net = net, .x0 = x, .features = features};
     return (dc_status)api_run_pooled(idnet_features_run, &call, 0);
 }
@@ -316,6 +327,11 @@ DC_API dc_status dc_idnet_id_loss(dc_idnet *net, const dc_tensor *x0, const dc_t
 {
     if (!net || !x0 || !x_hat || !loss)
         return dci_err(DC_EINVAL, "dc_idnet_id_loss: NULL argument");
+    DCI_TRY(check_float_images(x0, "identity loss source images"));
+    DCI_TRY(check_float_images(x_hat, "identity loss edited images"));
+    if (x0->ndim != x_hat->ndim ||
+        memcmp(x0->shape, x_hat->shape, (size_t)x0->ndim * sizeof x0->shape[0]) != 0)
+        return dci_err(DC_EINVAL, "identity loss: the source and edited images differ in shape");
     idnet_call call = {net, x0, x_hat, loss, NULL, per_sample, grad};
     return (dc_status)api_run_pooled(idnet_loss_run, &call, 1);
 }

@@ -150,6 +150,10 @@ DC_API dc_status dc_add_noise(const dc_tensor *x0, const dc_tensor *noise,
 {
     if (!x0 || !xt)
         return dci_err(DC_EINVAL, "dc_add_noise: NULL argument");
+    /* The ranks are checked before the shapes are compared over them. */
+    DCI_TRY(api_check_tensor(x0, "x0"));
+    if (noise)
+        DCI_TRY(api_check_tensor(noise, "noise"));
     if (x0->dtype != DC_FLOAT32 || x0->ndim < 1)
         return dci_err(DC_EINVAL, "x0 must be a float32 array");
     if (noise && (noise->dtype != DC_FLOAT32 || noise->ndim != x0->ndim ||

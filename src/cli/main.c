@@ -4,12 +4,22 @@
 
 #include "cli.h"
 
+#define USAGE "usage: diffclip COMMAND [OPTIONS]\n"
+
 static void print_overview(FILE *out)
 {
-    fprintf(out, "usage: diffclip COMMAND [OPTIONS]\n\ncommands:\n");
+    fprintf(out, USAGE "\ncommands:\n");
     for (const cli_command *const *c = cli_commands; *c; c++)
         fprintf(out, "  %-12s %s\n", (*c)->name, (*c)->summary);
     fprintf(out, "\n'diffclip help COMMAND' describes one command; 'diffclip --version'.\n");
+}
+
+/* The message, then the usage line that ends every usage error (as the commands' do). */
+static int unknown_command(const char *context, const char *name, const char *hint)
+{
+    cli_usage_error("%sunknown command '%s'%s", context, name, hint);
+    fputs(USAGE, stderr);
+    return CLI_EXIT_USAGE;
 }
 
 static int help(int argc, char **argv)
@@ -20,7 +30,7 @@ static int help(int argc, char **argv)
     }
     const cli_command *c = cli_find_command(argv[1]);
     if (!c)
-        return cli_usage_error("help: unknown command '%s'", argv[1]);
+        return unknown_command("help: ", argv[1], "");
     printf("usage: diffclip %s\n\n%s\n", c->usage, c->help);
     return 0;
 }
@@ -40,6 +50,6 @@ int main(int argc, char **argv)
         return help(argc - 1, argv + 1);
     const cli_command *c = cli_find_command(argv[1]);
     if (!c)
-        return cli_usage_error("unknown command '%s' (see 'diffclip help')", argv[1]);
+        return unknown_command("", argv[1], " (see 'diffclip help')");
     return c->run(argc - 1, argv + 1);
 }

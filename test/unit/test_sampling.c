@@ -324,6 +324,8 @@ TEST(ddpm_step_with_the_models_log_variance)
     /* A vanishing model variance leaves the posterior mean (x - b/sqrt(1-a) eps)/sqrt(1-b). */
     linear_eps e = {.k = K, .channels = 6, .logvar = -200.0};
     ct_tensor *x = make_x(1.0f, 1), *next = NULL;
+    /* A step leaves its intermediates to the caller's pool, as the sampling loops open one. */
+    size_t mark = ct_pool_begin();
     df_step_params p = {.sampler = DF_SAMPLER_DDPM, .logvar = DF_LOGVAR_MODEL};
     CHECK_OK(df_denoise_step(&s, eps_fn, &e, x, 10, 9, &p, &next, NULL));
     double b = s.betas[10], a = s.alphas_cumprod[10];
@@ -344,7 +346,7 @@ TEST(ddpm_step_with_the_models_log_variance)
     df_step_params ddim = {.sampler = DF_SAMPLER_DDIM};
     CHECK_OK(df_denoise_step(&s, eps_fn, &e, x, 100, 0, &ddim, &next, NULL));
     CHECK(scaled_error(next, x, ddim_factor(&s, 100, 0, K)) < 1e-5);
-    ct_free(next);
+    ct_pool_end(mark, NULL, 0);
     ct_free(x);
     df_schedule_free(&s);
 }
@@ -387,8 +389,10 @@ TEST(bad_sampling_arguments_are_refused)
     /* A predictor with too few channels. */
     linear_eps narrow = {.k = K, .channels = 3};
     df_step_params model_var = {.sampler = DF_SAMPLER_DDPM, .logvar = DF_LOGVAR_MODEL};
+    size_t mark = ct_pool_begin();                    /* for the step's intermediates */
     CHECK_STATUS(df_denoise_step(&s, eps_fn, &narrow, x, 5, 4, &model_var, &out, NULL),
                  DC_EINVAL);
+    ct_pool_end(mark, NULL, 0);
     CHECK(out == NULL);
     ct_free(x);
     df_schedule_free(&s);
