@@ -1,6 +1,9 @@
 # libdiffclip build. `make deps` installs what the build and tests need (Debian 12);
 # `make` builds lib/ and build/bin/diffclip; `make test` runs unit and golden tests;
-# `make bench` builds and runs the benchmark programs test/bench/*.c (never run by make test).
+# `make bench` builds and runs the benchmark (test/bench/bench.c; never run by make test) and
+# prints one table; BENCH_DOC=docs/performance.md also writes it there, BENCH_ARGS passes options
+# (--runs N, --invert-steps N, --only KEY,...). `make bench-compare` times the same network in
+# PyTorch eager and libdiffclip, alternating (test/bench/compare_pytorch.py, Debian's torch).
 #   LIBTORCH=dir   build against an official or pip LibTorch (2.x, CUDA) instead of Debian's
 #   GOLDEN=dir     conformance cases (default ../shared/golden)
 #   CLIP_DATA=dir  CLIP vocabulary and templates (default ../shared/clip)
@@ -58,10 +61,9 @@ GOLDEN_SRCS  := $(sort $(wildcard test/golden/*.c))
 TEST_BINS    := $(UNIT_SRCS:test/%.c=$(BUILD)/test/%) $(GOLDEN_SRCS:test/%.c=$(BUILD)/test/%)
 TEST_SCRIPTS := $(sort $(wildcard test/scripts/*.sh))
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
-BENCH_SRCS   := $(sort $(wildcard test/bench/*.c))
-BENCH_BINS   := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
+BENCH        := $(BUILD)/bench/bench
 
-.PHONY: all deps faceapi test bench install uninstall clean unicode-tables
+.PHONY: all deps faceapi test bench bench-compare install uninstall clean unicode-tables
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -95,8 +97,8 @@ $(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CXX) -o $@ $< $(HARNESS_OBJS) $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 
-# Benchmarks are programs over the static library, run one after another by `make bench`.
-$(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(STATIC_LIB)
+# The benchmark is a program over the static library.
+$(BENCH): $(BUILD)/obj/test/bench/bench.o $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CXX) -o $@ $< $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 
@@ -149,8 +151,14 @@ test: all $(TEST_BINS)
 	    DC_LIBOUT=$(LIBOUT) DC_MAKE_ARGS="BUILD=$(BUILD) LIBOUT=$(LIBOUT) LIBTORCH=$(LIBTORCH)" \
 	    sh test/run.sh $(TEST_BINS) $(TEST_SCRIPTS)
 
-bench: $(BENCH_BINS)
-	@for b in $(BENCH_BINS); do echo "== $$b"; DC_CLIP_DATA=$(CLIP_DATA) $$b || exit 1; done
+BENCH_ARGS    ?=
+BENCH_DOC     ?=
+COMPARE_ARGS  ?=
+bench: $(BENCH)
+	DC_CLIP_DATA=$(CLIP_DATA) $(BENCH) $(BENCH_ARGS) $(if $(BENCH_DOC),--markdown $(BENCH_DOC))
+
+bench-compare: $(BENCH)
+	$(PYTHON) test/bench/compare_pytorch.py --bench $(BENCH) $(COMPARE_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin
