@@ -1,14 +1,19 @@
 # libdiffclip build. `make deps` installs what the build and tests need (Debian 12);
-# `make` builds lib/ and build/bin/diffclip; `make test` runs unit and golden tests;
+# `make` builds lib/ and build/bin/diffclip; `make test` runs unit and golden tests, then the
+# Python, Rust and C++ bindings' tests (`make test-python`, `test-rust`, `test-cpp`: one of them);
 # `make bench` builds and runs the benchmark (test/bench/bench.c; never run by make test) and
 # prints one table; BENCH_DOC=docs/performance.md also writes it there, BENCH_ARGS passes options
 # (--runs N, --invert-steps N, --only KEY,...). `make bench-compare` times the same network in
 # PyTorch eager and libdiffclip, alternating (test/bench/compare_pytorch.py, Debian's torch).
+# `make demo` fine-tunes the tiny golden model on real photographs and edits them (build/demo/).
 #   LIBTORCH=dir   build against an official or pip LibTorch (2.x, CUDA) instead of Debian's
 #   GOLDEN=dir     conformance cases (default ../shared/golden)
 #   CLIP_DATA=dir  CLIP vocabulary and templates (default ../shared/clip)
 #   FACEAPI=dir    face-api's face recognition weights (default third_party/face-api, made by
 #                  `make faceapi`, which `make deps` runs)
+#   SANITIZE=1     build under build/sanitize with ASan+UBSan (`make test-sanitize` runs the tests so)
+# `make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="png zip"]` runs each libFuzzer target in test/fuzz for
+# N seconds (test/fuzz/README.md).
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
@@ -17,7 +22,7 @@ GOLDEN    ?= ../shared/golden
 CLIP_DATA ?= ../shared/clip
 FACEAPI   ?= third_party/face-api
 LIBTORCH  ?=
-LIBOUT    ?= lib
+SANITIZE  ?=
 
 CC  ?= cc
 CXX ?= c++
@@ -45,7 +50,24 @@ CPPFLAGS   += -Iinclude -DDC_BUILDING_LIBRARY
 CFLAGS     += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden -MMD -MP
 CXXFLAGS   += -std=c++17 $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden -MMD -MP
 
-BUILD := build
+ifeq ($(SANITIZE),)
+BUILD  := build
+LIBOUT ?= lib
+else
+# Our code instrumented, LibTorch not; the suppressions name only leaks inside LibTorch and
+# the libraries under it.
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+BUILD    := build/sanitize
+LIBOUT   ?= $(BUILD)/lib
+CFLAGS   += $(SANITIZE_FLAGS)
+# Not `enum` in C++: C callers may pass any int as a dc_dtype, which the shim must refuse, and
+# reading one outside 0..7 is UB only to C++ compilers that assume enum ranges (-fstrict-enums).
+CXXFLAGS += $(SANITIZE_FLAGS) -fno-sanitize=enum
+LDFLAGS  += $(SANITIZE_FLAGS)
+SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1 \
+                LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp):print_suppressions=0 \
+                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+endif
 LIB_C_SRCS   := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
 LIB_CXX_SRCS := $(sort $(wildcard src/ctorch/*.cpp))
 LIB_OBJS     := $(LIB_C_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB_CXX_SRCS:%.cpp=$(BUILD)/obj/%.o)
@@ -63,7 +85,8 @@ TEST_SCRIPTS := $(sort $(wildcard test/scripts/*.sh))
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 BENCH        := $(BUILD)/bench/bench
 
-.PHONY: all deps faceapi test bench bench-compare install uninstall clean unicode-tables
+.PHONY: all deps faceapi test test-python test-rust test-cpp test-sanitize fuzz bench \
+        bench-compare demo install uninstall clean unicode-tables
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -77,7 +100,7 @@ $(BUILD)/obj/%.o: %.cpp
 
 $(SHARED_LIB): $(LIB_OBJS) src/libdiffclip.map
 	@mkdir -p $(@D)
-	$(CXX) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libdiffclip.map -Wl,--no-undefined \
+	$(CXX) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libdiffclip.map -Wl,--no-undefined \
 	    -o $@ $(LIB_OBJS) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 	ln -sf libdiffclip.so.$(VERSION) $(LIBOUT)/$(SONAME)
 	ln -sf $(SONAME) $(LIBOUT)/libdiffclip.so
@@ -90,12 +113,12 @@ $(STATIC_LIB): $(LIB_OBJS)
 # The CLI links the shared library: it can reach only the exported dc_ API.
 $(CLI): $(CLI_OBJS) $(SHARED_LIB)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $(CLI_OBJS) -L$(LIBOUT) -ldiffclip -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(BUILD)/bin $(LIBOUT))' -lm
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(LIBOUT) -ldiffclip -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(BUILD)/bin $(LIBOUT))' -lm
 
 # Tests link the static library so that they can test internal modules.
 $(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CXX) -o $@ $< $(HARNESS_OBJS) $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
+	$(CXX) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 
 # The benchmark is a program over the static library.
 $(BENCH): $(BUILD)/obj/test/bench/bench.o $(STATIC_LIB)
@@ -107,14 +130,17 @@ $(BUILD)/obj/test/%.o: test/%.c
 	$(CC) $(CPPFLAGS) -Isrc -Itest $(CFLAGS) -c $< -o $@
 
 # python3-skimage and python-matplotlib-data hold the face photographs of the face descriptor
-# test (skimage/data/astronaut.png, matplotlib's sample_data/grace_hopper.jpg).
+# test (skimage/data/astronaut.png, matplotlib's sample_data/grace_hopper.jpg). Debian's cargo
+# only when no cargo (a rustup toolchain, say) is on PATH already.
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	    build-essential pkg-config libtorch-dev libopenblas0-pthread \
 	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
 	    python3 python3-torch python3-numpy abigail-tools unicode-data \
-	    python3-skimage python-matplotlib-data
+	    python3-skimage python-matplotlib-data clang libclang-rt-14-dev llvm
+	command -v cargo >/dev/null 2>&1 || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cargo
 	$(MAKE) faceapi
 
 # The face descriptor's weights from the npm package @vladmandic/face-api (MIT; the dlib
@@ -146,10 +172,22 @@ unicode-tables:
 	$(PYTHON) tools/gen_tokenizer_tables.py $(UNICODE_DATA) > src/nn/tokenizer_tables.c.tmp
 	mv src/nn/tokenizer_tables.c.tmp src/nn/tokenizer_tables.c
 
-test: all $(TEST_BINS)
-	@DC_GOLDEN=$(GOLDEN) DC_CLIP_DATA=$(CLIP_DATA) DC_FACEAPI=$(FACEAPI) DC_CLI=$(CLI) \
-	    DC_LIBOUT=$(LIBOUT) DC_MAKE_ARGS="BUILD=$(BUILD) LIBOUT=$(LIBOUT) LIBTORCH=$(LIBTORCH)" \
-	    sh test/run.sh $(TEST_BINS) $(TEST_SCRIPTS)
+# The test scripts and the bindings' suites (test/bindings/*.sh) run after the C tests and
+# count in the same closing line; test-python, test-rust and test-cpp run one suite.
+BINDING_TESTS := test/bindings/python.sh test/bindings/rust.sh test/bindings/cpp.sh
+TEST_ENV = DC_GOLDEN=$(abspath $(GOLDEN)) DC_CLIP_DATA=$(abspath $(CLIP_DATA)) DC_CLI=$(CLI) \
+           DC_FACEAPI=$(abspath $(FACEAPI)) \
+           DIFFCLIP_LIBRARY=$(abspath $(LIBOUT))/$(SONAME) DIFFCLIP_LIB_DIR=$(abspath $(LIBOUT)) \
+           CARGO_TARGET_DIR=$(abspath $(BUILD))/rust DC_BUILD=$(abspath $(BUILD)) PYTHON=$(PYTHON) \
+           CXX="$(CXX)" DC_LIBOUT=$(LIBOUT) \
+           DC_MAKE_ARGS="BUILD=$(BUILD) LIBOUT=$(LIBOUT) LIBTORCH=$(LIBTORCH)"
+
+test-python test-rust test-cpp: test-%: all
+	@$(TEST_ENV) sh test/run.sh test/bindings/$*.sh
+
+# The whole pipeline (finetune, then edit) in about a minute: tools/demo.sh says what it does.
+demo: all
+	sh tools/demo.sh $(CLI) $(GOLDEN) $(CLIP_DATA) $(BUILD)/demo
 
 BENCH_ARGS    ?=
 BENCH_DOC     ?=
@@ -159,6 +197,53 @@ bench: $(BENCH)
 
 bench-compare: $(BENCH)
 	$(PYTHON) test/bench/compare_pytorch.py --bench $(BENCH) $(COMPARE_ARGS)
+
+# ---- fuzzing: the pure-C readers (no LibTorch) built with clang's libFuzzer, ASan and UBSan ----
+FUZZ_CC       ?= clang
+FUZZ_SECONDS  ?= 60
+FUZZ_BUILD    := build/fuzz
+FUZZ_RUNTIME  := $(wildcard $(shell $(FUZZ_CC) -print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-$(shell uname -m).a)
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(FUZZ_SANITIZE) -MMD -MP
+FUZZ_LIB_SRCS := $(sort $(wildcard src/io/*.c src/cache/*.c src/nn/tokenizer*.c) \
+                   src/api/error.c src/api/tensor.c src/api/arrays.c)
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_SRCS     := $(sort $(wildcard test/fuzz/fuzz_*.c))
+FUZZ_BINS     := $(FUZZ_SRCS:test/fuzz/%.c=$(FUZZ_BUILD)/%) $(FUZZ_BUILD)/make_seeds
+FUZZ_TARGETS  ?= $(FUZZ_SRCS:test/fuzz/fuzz_%.c=%)
+FUZZ_ENV       = DC_FUZZ_BUILD=$(FUZZ_BUILD) DC_FUZZ_TARGETS="$(FUZZ_TARGETS)" \
+                 DC_GOLDEN=$(abspath $(GOLDEN)) DC_CLIP_DATA=$(abspath $(CLIP_DATA)) \
+                 DC_FACEAPI=$(abspath $(FACEAPI)) PYTHON=$(PYTHON) \
+                 $(if $(FUZZ_RUNTIME),,DC_FUZZ_MISSING="clang's libFuzzer runtime (make deps installs libclang-rt-14-dev)")
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -Isrc $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/test/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_SANITIZE) -fsanitize=fuzzer -o $@ $^ $(DEP_LDLIBS)
+
+$(FUZZ_BUILD)/make_seeds: $(FUZZ_BUILD)/obj/test/fuzz/make_seeds.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_SANITIZE) -fsanitize=fuzzer-no-link -o $@ $^ $(DEP_LDLIBS)
+
+# `make test` runs each fuzz target briefly and replays test/corpus (skipped, or failed under
+# CI=true, without the fuzzer runtime); the sanitizer build leaves them to `make test`.
+ifeq ($(SANITIZE)$(if $(FUZZ_RUNTIME),,missing),)
+FUZZ_TEST_BINS := $(FUZZ_BINS)
+endif
+
+# Under SANITIZE the bindings, install and fuzz suites are left out: they load the library
+# into uninstrumented programs.
+test: all $(TEST_BINS) $(FUZZ_TEST_BINS)
+	@$(SANITIZE_ENV) $(TEST_ENV) $(FUZZ_ENV) sh test/run.sh $(TEST_BINS) \
+	    $(if $(SANITIZE),,$(TEST_SCRIPTS) $(BINDING_TESTS) test/fuzz/run_fuzz.sh)
+
+test-sanitize:
+	$(MAKE) SANITIZE=1 test
+
+fuzz: $(if $(FUZZ_RUNTIME),$(FUZZ_BINS))
+	@$(if $(FUZZ_RUNTIME),,echo "make fuzz needs clang's libFuzzer runtime (make deps)"; exit 1;) \
+	$(FUZZ_ENV) DC_FUZZ_SECONDS=$(FUZZ_SECONDS) sh test/fuzz/run_fuzz.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/bin

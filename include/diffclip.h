@@ -342,6 +342,88 @@ DC_API dc_status dc_latent_cache_get(const dc_latent_cache *cache, size_t index,
                                      dc_tensor *x_rec, dc_tensor *x_lat);
 
 /* ---------------------------------------------------------------------------------------
+ * Sampler: generation with the noise of several models mixed (REFERENCE §3.2, §3.5, §3.6)
+ *
+ * eps(x, t) = sum_i gamma_i(t) eps_i(x, t) over M models of one family, resolution and
+ * output layout (model 0 is the original; the others are usually fine-tuned from it). The
+ * weights are constants, a piecewise schedule by timestep thresholds (the published hybrid
+ * config) or a linear ramp in t, and must sum to 1 at every t (within 1e-6). They may be
+ * negative or above 1 (extrapolation). A model whose weight is 0 at a step is not evaluated;
+ * the others run one after another, so a mix needs the M models' weights and one set of
+ * activations. Learned-sigma outputs are mixed whole (eps and variance with the same
+ * weights), as published. The mix is computed in float32 on model 0's device. The models
+ * must outlive the sampler, and are used by it (one thread at a time, as any handle).
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct dc_sampler dc_sampler;
+
+/* A sampler over models[0..count) (1 <= count <= 64). Its weights start as model 0 alone. */
+DC_API dc_status dc_sampler_new(dc_sampler **out, dc_model *const *models, size_t count);
+DC_API void dc_sampler_free(dc_sampler *sampler);
+DC_API size_t dc_sampler_count(const dc_sampler *sampler);
+
+/* The setters refuse (DC_EINVAL) weights that are not finite or do not sum to 1, naming
+ * the t, and then keep the previous weights. Constant weights: weights[count]. */
+DC_API dc_status dc_sampler_set_weights(dc_sampler *sampler, const double *weights);
+/* A piecewise schedule: at timestep t the row k (weights[k * count .. k * count + count))
+ * of the highest threshold with t >= thresholds[k]. Thresholds are distinct, in any order,
+ * the lowest <= 0; e.g. the published {300: [1, 0], 0: [0.3, 0.7]} is thresholds {300, 0}
+ * and weights {1, 0, 0.3, 0.7}. At most 1024 pieces. */
+DC_API dc_status dc_sampler_set_piecewise(dc_sampler *sampler, const int *thresholds,
+                                          const double *weights, size_t pieces);
+/* A linear ramp: `a` at t <= t_a, `b` at t >= t_b (t_a != t_b, either may be the larger),
+ * and (1 - s) a + s b in between, s = (t - t_a) / (t_b - t_a). */
+DC_API dc_status dc_sampler_set_ramp(dc_sampler *sampler, int t_a, const double *a, int t_b,
+                                     const double *b);
+/* The weights at timestep t into weights[count]. */
+DC_API dc_status dc_sampler_weights_at(const dc_sampler *sampler, int t, double *weights);
+
+/* Generation from a latent at options->t0 with the mix (as dc_generate). */
+DC_API dc_status dc_sampler_generate(dc_sampler *sampler, const dc_tensor *latent,
+                                     const dc_diffusion_options *options, dc_tensor *out);
+
+#define DC_EDIT_OPTIONS_VERSION 1
+typedef struct dc_edit_options {
+    unsigned version;
+    int t0;                      /* the latent's timestep (default 500) */
+    int inv_steps;               /* DDIM inversion steps with model 0 (default 40) */
+    int gen_steps;               /* DDIM generation steps with the mix (default 40) */
+    double eta;                  /* generation noise (default 0) */
+    uint64_t seed;               /* for every random draw (default 1234) */
+    int repeats;                 /* translate: projections R (default 10; README: > 8) */
+    int projection_steps;        /* translate: DDIM steps of a projection (default 6) */
+    /* Edit and transition: NULL, or a latent cache of model 0 (or a model with the same
+     * weights) made with this t0 and inv_steps, through which images are inverted. */
+    dc_latent_cache *cache;
+    int num_timesteps;           /* T (default 1000) */
+    double beta_start;           /* linear betas (default 1e-4 .. 0.02) */
+    double beta_end;
+    dc_progress_fn progress;     /* may be NULL; stages "invert", "project", "generate" */
+    void *progress_user;
+} dc_edit_options;
+
+DC_API void dc_edit_options_init(dc_edit_options *options, unsigned version);
+
+/* Editing (REFERENCE §3.5 edit_one_image): x0 (N, 3, H, W) in [-1, 1] is inverted with
+ * model 0 to t0, then generated with the mix -> out (N, 3, H, W). */
+DC_API dc_status dc_sampler_edit(dc_sampler *sampler, const dc_tensor *x0,
+                                 const dc_edit_options *options, dc_tensor *out);
+/* Continuous transition: x0 inverted once with model 0, then generated `count` >= 2 times
+ * with the weights (1 - g) e_0 + g w(t) for g = k / (count - 1), from model 0 alone (g 0) to
+ * the sampler's weights w (g 1); with two models and weights {0, 1} this is the published
+ * model_ratio g. out: (N * count, 3, H, W), image n's transition in rows n * count ... */
+DC_API dc_status dc_sampler_transition(dc_sampler *sampler, const dc_tensor *x0, int count,
+                                       const dc_edit_options *options, dc_tensor *out);
+/* Unseen-domain translation and stroke-to-image (REFERENCE §3.5 unseen2unseen): `repeats`
+ * times, x0 is noised to t0 (the stochastic forward, alpha-bar[t0 - 1]) and denoised with
+ * model 0 in `projection_steps` DDIM steps (eta 0), each repeat starting from the previous
+ * result; the projection is then inverted with model 0 and generated with the mix.
+ * `projected` (may be NULL) receives the projection. options->cache is not used. */
+DC_API dc_status dc_sampler_translate(dc_sampler *sampler, const dc_tensor *x0,
+                                      const dc_edit_options *options, dc_tensor *out,
+                                      dc_tensor *projected);
+
+/* ---------------------------------------------------------------------------------------
  * Tokenizer
  *
  * CLIP's byte-level BPE tokenizer (openai/CLIP simple_tokenizer.py and clip.tokenize), with
@@ -443,6 +525,133 @@ DC_API dc_status dc_idnet_features(dc_idnet *net, const dc_tensor *x, dc_tensor 
  * 1 - <f(x_hat), f(x0)>; per_sample (float32 (N,)) and grad (d loss / d x_hat) may be NULL. */
 DC_API dc_status dc_idnet_id_loss(dc_idnet *net, const dc_tensor *x0, const dc_tensor *x_hat,
                                   double *loss, dc_tensor *per_sample, dc_tensor *grad);
+
+/* ---------------------------------------------------------------------------------------
+ * Fine-tuning
+ *
+ * DiffusionCLIP's fine-tuning (REFERENCE §5): a copy of a base model's weights is trained so
+ * that images generated from the latents of training images (a latent cache made with the
+ * base model) move from a source text towards a target text, guided by CLIP's directional
+ * loss, with L1 and face-identity losses keeping them close to the originals. The result is
+ * saved after every epoch as a state dict with the base model's key names (torch.save zip,
+ * which the published Python code loads, or safetensors) or as a compact delta from the base
+ * model (docs/formats.md); dc_model_load_finetuned loads either on top of the base model.
+ * ------------------------------------------------------------------------------------- */
+
+typedef struct dc_finetuner dc_finetuner;
+
+typedef enum dc_grad_mode {
+    /* The gradient flows through all train_steps generation steps; one Adam step per batch
+     * (the published clip_finetune). Memory grows with train_steps. */
+    DC_GRAD_FULL = 0,
+    /* x is detached between generation steps; the loss of each step's predicted x_0 is
+     * backpropagated through that step and Adam steps every step (the published
+     * clip_finetune_eff, GPU-efficient). The identity loss gets its gradient here, which the
+     * published code loses (docs/deviations.md). */
+    DC_GRAD_PER_STEP = 1
+} dc_grad_mode;
+
+#define DC_FINETUNE_OPTIONS_VERSION 1
+typedef struct dc_finetune_options {
+    unsigned version;
+    /* text_pairs source and target texts; each pair is trained from the base weights. */
+    const char *const *source_texts;
+    const char *const *target_texts;
+    size_t text_pairs;
+    int t0;                      /* the latents' timestep; must be the cache's (default 500) */
+    int inv_steps;               /* S_for, inversion steps; must be the cache's (default 40) */
+    int train_steps;             /* S_gen, generation steps while training (default 6) */
+    double eta;                  /* DDIM noise of those steps (default 0) */
+    double learning_rate;        /* Adam's initial rate (default 8e-6); betas 0.9, 0.999,
+                                  * eps 1e-8, no weight decay */
+    double lr_gamma;             /* the rate is multiplied by this after every epoch (default
+                                  * 1.3, as published: it grows) */
+    int epochs;                  /* default 5 */
+    int images;                  /* training images per epoch (default 50); fewer when the
+                                  * cache (or image_indices) holds fewer */
+    const size_t *image_indices; /* the cache entries to train on, in order; NULL: entries
+                                  * 0, 1, ... */
+    size_t image_count;
+    int batch_size;              /* images per Adam step (default 1, as published) */
+    double clip_weight;          /* default 3 */
+    double l1_weight;            /* default 1 */
+    double id_weight;            /* default 0; > 0 needs an identity network */
+    dc_clip_loss_form loss_form; /* default DC_CLIP_LOSS_LOG, as published */
+    dc_grad_mode grad_mode;      /* default DC_GRAD_FULL */
+    uint64_t seed;               /* for eta > 0 (default 1234) */
+    /* Non-zero: dc_finetuner_train continues from the latest epoch file a killed or
+     * cancelled run left, and does nothing when the final file exists. */
+    int resume;
+    dc_progress_fn progress;     /* stage "finetune", after every generation step; may be
+                                  * NULL */
+    void *progress_user;
+} dc_finetune_options;
+
+DC_API void dc_finetune_options_init(dc_finetune_options *options, unsigned version);
+
+/* Dataset presets: the published README's settings for each released base model. */
+typedef struct dc_dataset_preset {
+    const char *name;            /* "celeba", "afhq", "church", "bedroom", "imagenet" */
+    const char *description;
+    const char *model_file;      /* the published base weights (docs/weights.md) */
+    int image_size;
+    int t0, inv_steps, train_steps, test_steps;
+    double learning_rate, lr_gamma;
+    int epochs, images;
+    double clip_weight, l1_weight, id_weight;
+    dc_grad_mode grad_mode;
+} dc_dataset_preset;
+
+/* Edit presets: the published source and target texts (utils/text_dic.py), the dataset they
+ * belong to and, for the released fine-tuned models, the t_0 they were trained with. */
+typedef struct dc_edit_preset {
+    const char *name;            /* "neanderthal", "pixar", "angry", "makeup", ... */
+    const char *dataset;         /* a dataset preset's name */
+    const char *source, *target;
+    int t0;                      /* 0: the dataset's */
+} dc_edit_preset;
+
+/* Preset i (NULL past the last), and by name (NULL if none). */
+DC_API const dc_dataset_preset *dc_dataset_preset_at(size_t i);
+DC_API const dc_dataset_preset *dc_dataset_preset_find(const char *name);
+DC_API const dc_edit_preset *dc_edit_preset_at(size_t i);
+DC_API const dc_edit_preset *dc_edit_preset_find(const char *name);
+/* Sets the options a preset holds: a dataset preset's numbers, or an edit preset's dataset
+ * numbers, then its texts (one pair, pointing into the preset) and its t_0. Apply presets
+ * first and explicit choices after them. DC_EINVAL for an unknown name. */
+DC_API dc_status dc_finetune_options_apply_preset(dc_finetune_options *options,
+                                                  const char *name);
+
+/* A fine-tuner over `base` (whose weights are copied: base stays usable and unchanged), CLIP
+ * with its tokenizer, an optional identity network (NULL) and the latent cache of the
+ * training images, which must have been made with `base` and the options' t0 and inv_steps.
+ * Every handle must outlive the fine-tuner; the options (and their texts) are copied. */
+DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *clip,
+                                  dc_tokenizer *tokenizer, dc_idnet *idnet,
+                                  dc_latent_cache *cache, const dc_finetune_options *options);
+DC_API void dc_finetuner_free(dc_finetuner *ft);
+/* Trains text pair `pair` from the base weights for every epoch. After epoch e < epochs the
+ * weights are written to the epoch file (`path` with ".epochE" before its extension:
+ * "ft.pt" -> "ft.epoch2.pt"), which replaces the previous epoch's file; after the last
+ * epoch they are written to `path` and the epoch file is removed. Every write replaces its
+ * file atomically. The format follows the extension of `path`: ".safetensors", ".delta"
+ * (dc_finetuner_save), else a torch.save zip. A progress callback that returns non-zero
+ * stops with DC_ECANCELLED; files saved so far stay intact and the fine-tuner usable. */
+DC_API dc_status dc_finetuner_train(dc_finetuner *ft, size_t pair, const char *path);
+/* Writes the current weights: ".delta" files hold fine-tuned minus base as float16
+ * (docs/formats.md), ".safetensors" a safetensors state dict, anything else a torch.save zip
+ * state dict, both with the base model's key names. Atomic. */
+DC_API dc_status dc_finetuner_save(dc_finetuner *ft, const char *path);
+
+/* Writes model - base as a delta file (both models of one architecture). Atomic. */
+DC_API dc_status dc_model_save_delta(const dc_model *model, const dc_model *base,
+                                     const char *path);
+/* Loads fine-tuned weights of `base`: a full state dict in any container, or a delta file
+ * made for this base model (checked by its fingerprint). The tensors must match the base's
+ * names and shapes. The new model shares nothing mutable with `base`. options may be NULL:
+ * base's device and dtype; its head layout and image size always come from base. */
+DC_API dc_status dc_model_load_finetuned(dc_model **out, const dc_model *base,
+                                         const char *path, const dc_model_options *options);
 
 /* ---------------------------------------------------------------------------------------
  * Face descriptor

@@ -11,6 +11,7 @@
 #include "../nn/clip.h"
 #include "../nn/idnet.h"
 #include "convert.h"
+#include "handles.h"
 #include "tokenizer.h"
 
 struct dc_clip {
@@ -22,6 +23,9 @@ struct dc_clip {
 struct dc_idnet {
     nn_idnet *net;
 };
+
+const nn_clip *api_clip_net(const dc_clip *clip) { return clip ? clip->net : NULL; }
+const nn_idnet *api_idnet_net(const dc_idnet *net) { return net ? net->net : NULL; }
 
 /* ---- loading ---- */
 

@@ -4,6 +4,10 @@
 #define DC_SRC_API_HANDLES_H
 
 #include "../cache/latent_cache.h"
+#include "../diffusion/schedule.h"
+#include "../io/checkpoint.h"
+#include "../nn/clip.h"
+#include "../nn/idnet.h"
 #include "../nn/unet.h"
 #include "diffclip.h"
 
@@ -19,7 +23,28 @@ struct dc_model {
     char fingerprint[LATENT_CACHE_FINGERPRINT_SIZE];
 };
 
+struct dc_latent_cache {
+    latent_cache *file;
+    dc_model *model;
+    dc_diffusion_options inversion;
+    int gen_steps;
+    df_schedule schedule;
+    int64_t channels, size;
+};
+
+/* The networks behind the public CLIP and identity handles (src/api/clip.c). */
+const nn_clip *api_clip_net(const dc_clip *clip);
+const nn_idnet *api_idnet_net(const dc_idnet *net);
+
+/* The fingerprint of a state dict as it was read (names, dtypes, shapes, data). */
+int api_fingerprint_state_dict(const io_state_dict *sd, char *out);
+
 /* Checks that x is (N, in_channels, H, W) float32 with H and W usable by the model. */
 int api_check_images(const dc_model *model, const dc_tensor *x, const char *what);
+
+/* DC_OK when `cache` inverts as `model` (the same weights) with `inversion`'s t0, steps and
+ * schedule would; DC_EINVAL naming the first difference otherwise. */
+int api_latent_cache_check(const dc_latent_cache *cache, const dc_model *model,
+                           const dc_diffusion_options *inversion);
 
 #endif

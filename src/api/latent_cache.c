@@ -10,15 +10,6 @@
 #include "handles.h"
 #include "progress.h"
 
-struct dc_latent_cache {
-    latent_cache *file;
-    dc_model *model;
-    dc_diffusion_options inversion;
-    int gen_steps;
-    df_schedule schedule;
-    int64_t channels, size;
-};
-
 DC_API dc_status dc_latent_cache_open(dc_latent_cache **out, const char *path, dc_model *model,
                                       const dc_diffusion_options *inversion, int gen_steps)
 {
@@ -159,4 +150,20 @@ DC_API dc_status dc_latent_cache_get(const dc_latent_cache *cache, size_t index,
         *outputs[k] = t;
     }
     return (dc_status)status;
+}
+
+int api_latent_cache_check(const dc_latent_cache *cache, const dc_model *model,
+                           const dc_diffusion_options *inversion)
+{
+    const dc_diffusion_options *c = &cache->inversion;
+    if (memcmp(cache->model->fingerprint, model->fingerprint, sizeof model->fingerprint))
+        return dci_err(DC_EINVAL, "the latent cache was made with another model (%s, not %s)",
+                       cache->model->path, model->path);
+    if (c->t0 != inversion->t0 || c->steps != inversion->steps)
+        return dci_err(DC_EINVAL, "the latent cache inverts to t0 %d in %d steps, not t0 %d in "
+                       "%d steps", c->t0, c->steps, inversion->t0, inversion->steps);
+    if (c->num_timesteps != inversion->num_timesteps || c->beta_start != inversion->beta_start ||
+        c->beta_end != inversion->beta_end)
+        return dci_err(DC_EINVAL, "the latent cache was made with another noise schedule");
+    return DC_OK;
 }

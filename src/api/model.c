@@ -20,7 +20,7 @@ DC_API void dc_model_options_init(dc_model_options *options, unsigned version)
     options->dtype = DC_FLOAT32;
 }
 
-static int fingerprint_state_dict(const io_state_dict *sd, char *out)
+int api_fingerprint_state_dict(const io_state_dict *sd, char *out)
 {
     dc_named_tensor *named = malloc((sd->count ? sd->count : 1) * sizeof *named);
     if (!named)
@@ -167,7 +167,7 @@ DC_API dc_status dc_model_load(dc_model **out, const char *path, const dc_model_
     io_state_dict sd = {0};
     int status = io_checkpoint_read_file(path, &sd);
     if (status == DC_OK)
-        status = fingerprint_state_dict(&sd, m->fingerprint);
+        status = api_fingerprint_state_dict(&sd, m->fingerprint);
     if (status == DC_OK) {
         nn_unet_options unet_options = {.head_channels = o.head_channels,
                                         .image_size = o.image_size};

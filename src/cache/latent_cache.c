@@ -185,10 +185,9 @@ static int parse_file(latent_cache *c, const uint8_t *data, size_t size)
     return DC_OK;
 }
 
-int latent_cache_open(latent_cache **out, const char *path, const latent_cache_key *key)
+/* An empty cache for `key` that appends to `path`. */
+static int cache_new(latent_cache **out, const char *path, const latent_cache_key *key)
 {
-    if (!out || !path || !key)
-        return dci_err(DC_EINVAL, "latent_cache_open: NULL argument");
     *out = NULL;
     if (!valid_key(key))
         return dci_err(DC_EINVAL, "%s: invalid latent cache parameters", path);
@@ -199,22 +198,40 @@ int latent_cache_open(latent_cache **out, const char *path, const latent_cache_k
     }
     c->key = *key;
     c->image_floats = (size_t)key->channels * (size_t)key->height * (size_t)key->width;
-    FILE *probe = fopen(path, "rb");
-    if (probe) {
-        fclose(probe);
-        io_mapped_file file;
-        int status = io_map_file(path, &file);
-        if (status == DC_OK) {
-            status = parse_file(c, file.data, file.size);
-            io_unmap_file(&file);
-        }
-        if (status != DC_OK) {
-            latent_cache_free(c);
-            return status;
-        }
+    *out = c;
+    return DC_OK;
+}
+
+int latent_cache_parse_buffer(latent_cache **out, const uint8_t *data, size_t size,
+                              const char *path, const latent_cache_key *key)
+{
+    if (!out || (!data && size) || !path || !key)
+        return dci_err(DC_EINVAL, "latent_cache_parse_buffer: NULL argument");
+    latent_cache *c;
+    DCI_TRY(cache_new(&c, path, key));
+    int status = parse_file(c, data, size);
+    if (status != DC_OK) {
+        latent_cache_free(c);
+        return status;
     }
     *out = c;
     return DC_OK;
+}
+
+int latent_cache_open(latent_cache **out, const char *path, const latent_cache_key *key)
+{
+    if (!out || !path || !key)
+        return dci_err(DC_EINVAL, "latent_cache_open: NULL argument");
+    *out = NULL;
+    FILE *probe = fopen(path, "rb");
+    if (!probe)
+        return cache_new(out, path, key);
+    fclose(probe);
+    io_mapped_file file;
+    DCI_TRY(io_map_file(path, &file));
+    int status = latent_cache_parse_buffer(out, file.data, file.size, path, key);
+    io_unmap_file(&file);
+    return status;
 }
 
 void latent_cache_free(latent_cache *cache)

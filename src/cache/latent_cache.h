@@ -30,6 +30,10 @@ typedef struct latent_cache latent_cache;
 /* Opens `path` if it exists (DC_EFORMAT if it is damaged; DC_EINVAL naming the first field
  * that differs from `key`), else starts an empty cache that the first append creates. */
 int latent_cache_open(latent_cache **out, const char *path, const latent_cache_key *key);
+/* As latent_cache_open for a file whose bytes are `data`: `path` names it in messages and is
+ * where appends write. */
+int latent_cache_parse_buffer(latent_cache **out, const uint8_t *data, size_t size,
+                              const char *path, const latent_cache_key *key);
 void latent_cache_free(latent_cache *cache);
 size_t latent_cache_count(const latent_cache *cache);
 /* The entry whose x0 equals `x0` exactly (1 x C x H x W float32 values); DC_OK with

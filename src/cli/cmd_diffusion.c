@@ -1,10 +1,11 @@
-/* The diffusion commands: eps, invert, generate, noise, reconstruct. */
+/* The diffusion commands: eps, invert, generate (one model or a mix), noise, reconstruct. */
 #include <stdio.h>
 #include <string.h>
 
 #include "args.h"
 #include "cli.h"
 #include "inputs.h"
+#include "mix.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -71,53 +72,84 @@ const cli_command cli_cmd_eps = {
 /* ---- invert and generate ---- */
 
 typedef struct sampling_args {
-    const char *model_path, *input, *out;
+    cli_list models;
+    const char *input, *out, *gamma, *schedule, *ramp;
     int t0, steps, seed, ddpm, head_channels;
     double eta;
     cli_compute compute;
+    cli_mix mix;
 } sampling_args;
 
-static int run_sampling(int argc, char **argv, const char *usage, int generating)
+/* The options of invert (one model) and generate (one model, or several with weights). */
+static int parse_sampling(int argc, char **argv, const char *usage, int generating,
+                          sampling_args *a)
 {
-    sampling_args a = {.t0 = 500, .steps = 40, .seed = 1234, .compute = CLI_COMPUTE_DEFAULTS};
     const cli_option options[] = {
-        {"model", CLI_STRING, &a.model_path, 0},
-        {generating ? "latent" : "x", CLI_STRING, &a.input, 0},
-        {"out", CLI_STRING, &a.out, 'o'},
-        {"t0", CLI_INT, &a.t0, 0},
-        {"steps", CLI_INT, &a.steps, 0},
-        {"head-channels", CLI_INT, &a.head_channels, 0},
-        CLI_COMPUTE_OPTIONS(&a.compute),
-        {"eta", CLI_DOUBLE, &a.eta, 0},
-        {"seed", CLI_INT, &a.seed, 0},
-        {"ddpm", CLI_FLAG, &a.ddpm, 0},
+        {"model", CLI_LIST, &a->models, 0},
+        {generating ? "latent" : "x", CLI_STRING, &a->input, 0},
+        {"out", CLI_STRING, &a->out, 'o'},
+        {"t0", CLI_INT, &a->t0, 0},
+        {"steps", CLI_INT, &a->steps, 0},
+        {"head-channels", CLI_INT, &a->head_channels, 0},
+        CLI_COMPUTE_OPTIONS(&a->compute),
+        {"eta", CLI_DOUBLE, &a->eta, 0},
+        {"seed", CLI_INT, &a->seed, 0},
+        {"ddpm", CLI_FLAG, &a->ddpm, 0},
+        {"gamma", CLI_STRING, &a->gamma, 0},
+        {"schedule", CLI_STRING, &a->schedule, 0},
+        {"ramp", CLI_STRING, &a->ramp, 0},
     };
-    size_t count = generating ? COUNT(options) : COUNT(options) - 3;
-    const char *const required[] = {"model", generating ? "latent" : "x", "out", NULL};
+    size_t count = generating ? COUNT(options) : COUNT(options) - 6;
+    const char *const required[] = {generating ? "latent" : "x", "out", NULL};
     int status = cli_parse(argc, argv, options, count, NULL, 0, NULL, usage);
     if (!status)
         status = cli_check_required(argv[0], usage, options, count, required);
-    if (!status && a.seed < 0)
+    if (!status && a->models.count == 0)
+        status = cli_command_usage_error(argv[0], usage, "--model is required");
+    if (!status && !generating && a->models.count > 1)
+        status = cli_command_usage_error(argv[0], usage, "inversion takes one --model");
+    if (!status && a->seed < 0)
         status = cli_command_usage_error(argv[0], usage, "--seed must be >= 0");
-    if (status || (status = cli_compute_apply(argv[0], usage, &a.compute)))
+    if (!status)
+        status = cli_mix_parse(argv[0], usage, a->gamma, a->schedule, a->ramp,
+                               (size_t)a->models.count, 0, &a->mix);
+    if (!status && a->models.count > 1 && a->mix.kind == CLI_MIX_NONE)
+        status = cli_command_usage_error(argv[0], usage, "%d models need --gamma, --schedule "
+                                         "or --ramp", a->models.count);
+    if (!status)
+        status = cli_compute_apply(argv[0], usage, &a->compute);
+    return status;
+}
+
+static void sampling_options(const sampling_args *a, dc_diffusion_options *o)
+{
+    dc_diffusion_options_init(o, DC_DIFFUSION_OPTIONS_VERSION);
+    o->t0 = a->t0;
+    o->steps = a->ddpm ? 0 : a->steps;
+    o->sampling = a->ddpm ? DC_SAMPLING_DDPM : DC_SAMPLING_DDIM;
+    o->eta = a->eta;
+    o->seed = (uint64_t)a->seed;
+    o->progress = cli_progress;
+}
+
+#define INVERT_USAGE "invert --model M --x X.npy|IMAGE [--t0 N] [--steps S] --out LAT.npy " \
+                     "[--device D] [--threads N]"
+
+static int run_invert(int argc, char **argv)
+{
+    sampling_args a = {.t0 = 500, .steps = 40, .seed = 1234, .compute = CLI_COMPUTE_DEFAULTS};
+    int status = parse_sampling(argc, argv, INVERT_USAGE, 0, &a);
+    if (status)
         return status;
-    dc_model *model = cli_load_model(a.model_path, &a.compute, a.head_channels);
+    dc_model *model = cli_load_model(a.models.items[0], &a.compute, a.head_channels);
     if (!model)
         return CLI_EXIT_FAILURE;
     dc_diffusion_options o;
-    dc_diffusion_options_init(&o, DC_DIFFUSION_OPTIONS_VERSION);
-    o.t0 = a.t0;
-    o.steps = a.ddpm ? 0 : a.steps;
-    o.sampling = a.ddpm ? DC_SAMPLING_DDPM : DC_SAMPLING_DDIM;
-    o.eta = a.eta;
-    o.seed = (uint64_t)a.seed;
-    o.progress = cli_progress;
+    sampling_options(&a, &o);
     dc_tensor in = {0}, result = {0};
-    status = generating ? (dc_npy_read(a.input, &in) == DC_OK ? 0 : cli_library_error())
-                        : read_images(a.input, model, &in);
+    status = read_images(a.input, model, &in);
     if (!status) {
-        dc_status s = generating ? dc_generate(model, &in, &o, &result)
-                                 : dc_invert(model, &in, &o, &result);
+        dc_status s = dc_invert(model, &in, &o, &result);
         cli_progress_done();
         status = s == DC_OK ? write_result(a.out, &result) : cli_library_error();
     }
@@ -125,11 +157,6 @@ static int run_sampling(int argc, char **argv, const char *usage, int generating
     dc_model_free(model);
     return status;
 }
-
-#define INVERT_USAGE "invert --model M --x X.npy|IMAGE [--t0 N] [--steps S] --out LAT.npy " \
-                     "[--device D] [--threads N]"
-
-static int run_invert(int argc, char **argv) { return run_sampling(argc, argv, INVERT_USAGE, 0); }
 
 const cli_command cli_cmd_invert = {
     "invert", "deterministic DDIM inversion of images to a latent", INVERT_USAGE,
@@ -144,19 +171,55 @@ const cli_command cli_cmd_invert = {
     run_invert,
 };
 
-#define GENERATE_USAGE "generate --model M --latent LAT.npy [--t0 N] [--steps S] [--eta E] " \
-                       "[--seed K] [--ddpm] --out OUT.npy|OUT.png [--device D] [--threads N]"
+#define GENERATE_USAGE "generate --model M [--model M2 ... (--gamma G,G2,... | --schedule S | " \
+                       "--ramp R)] --latent LAT.npy [--t0 N] [--steps S] [--eta E] [--seed K] " \
+                       "[--ddpm] --out OUT.npy|OUT.png [--device D] [--threads N]"
 
 static int run_generate(int argc, char **argv)
 {
-    return run_sampling(argc, argv, GENERATE_USAGE, 1);
+    sampling_args a = {.t0 = 500, .steps = 40, .seed = 1234, .compute = CLI_COMPUTE_DEFAULTS};
+    int status = parse_sampling(argc, argv, GENERATE_USAGE, 1, &a);
+    if (status)
+        return status;
+    dc_model *models[CLI_LIST_CAPACITY] = {NULL};
+    dc_sampler *sampler = NULL;
+    for (int i = 0; i < a.models.count && !status; i++)
+        if (!(models[i] = cli_load_model(a.models.items[i], &a.compute, a.head_channels)))
+            status = CLI_EXIT_FAILURE;
+    if (!status && dc_sampler_new(&sampler, models, (size_t)a.models.count) != DC_OK)
+        status = cli_library_error();
+    if (!status && a.mix.kind != CLI_MIX_NONE)
+        status = cli_mix_apply(argv[0], GENERATE_USAGE, sampler, &a.mix);
+    dc_tensor in = {0}, result = {0};
+    if (!status && dc_npy_read(a.input, &in) != DC_OK)
+        status = cli_file_error(a.input);
+    if (!status) {
+        dc_diffusion_options o;
+        sampling_options(&a, &o);
+        dc_status s = dc_sampler_generate(sampler, &in, &o, &result);
+        cli_progress_done();
+        status = s == DC_OK ? write_result(a.out, &result) : cli_library_error();
+    }
+    dc_tensor_free(&in), dc_tensor_free(&result);
+    dc_sampler_free(sampler);
+    for (int i = 0; i < a.models.count; i++)
+        dc_model_free(models[i]);
+    return status;
 }
 
 const cli_command cli_cmd_generate = {
-    "generate", "generate images from a latent (reverse DDIM or DDPM)", GENERATE_USAGE,
+    "generate", "generate images from a latent (reverse DDIM or DDPM), one model or a mix",
+    GENERATE_USAGE,
     "Generates from the latent at t0 with S DDIM steps (S model calls, the last to t = -1),\n"
     "or with --ddpm every timestep of Markovian sampling. An image output holds the N\n"
-    "images side by side.\n"
+    "images side by side. With several --model (same family, resolution and output layout)\n"
+    "the noise is the mix sum_i gamma_i(t) eps_i(x, t), the weights summing to 1 at every t;\n"
+    "a model of weight 0 at a step is not evaluated.\n"
+    "  --gamma G,G2,...    constant weights, one per --model in order\n"
+    "  --schedule S        weights by timestep threshold, the highest threshold reached\n"
+    "                      applies: \"300:1,0;0:0.3,0.7\" or the published hybrid config\n"
+    "                      \"{300: [1, 0], 0: [0.3, 0.7]}\" (thresholds in any order, one 0)\n"
+    "  --ramp R            weights linear in t between two points: \"1000:1,0;0:0.3,0.7\"\n"
     "  --t0 N              the latent's timestep (default 500)\n"
     "  --steps S           generation steps (default 40)\n"
     "  --eta E             DDIM noise (default 0: deterministic)\n"
@@ -164,7 +227,9 @@ const cli_command cli_cmd_generate = {
     "  --ddpm              Markovian DDPM sampling (every step)\n"
     "  --head-channels N   ADM channels per attention head (default 64)\n"
     CLI_COMPUTE_HELP
-    "example: diffclip generate --model celeba_hq.ckpt --latent lat.npy --out face.png",
+    "examples: diffclip generate --model celeba_hq.ckpt --latent lat.npy --out face.png\n"
+    "          diffclip generate --model pixar.pth --model makeup.pth --schedule \\\n"
+    "              '300:1,0;0:0.3,0.7' --latent lat.npy --t0 500 --steps 40 --out mix.png",
     run_generate,
 };
 

@@ -138,9 +138,10 @@ const cli_command cli_cmd_id_loss = {
      cli_run_id_loss};
 
 const cli_command *const cli_commands[] = {
-    &cli_cmd_inspect,   &cli_cmd_eps,        &cli_cmd_invert,    &cli_cmd_generate,
-    &cli_cmd_noise,     &cli_cmd_reconstruct, &cli_cmd_tokenize, &cli_cmd_clip_image,
-    &cli_cmd_clip_text, &cli_cmd_clip_loss,  &cli_cmd_clip_score, &cli_cmd_id_loss,
+    &cli_cmd_inspect,    &cli_cmd_eps,        &cli_cmd_invert,     &cli_cmd_generate,
+    &cli_cmd_noise,      &cli_cmd_reconstruct, &cli_cmd_finetune,  &cli_cmd_edit,
+    &cli_cmd_transition, &cli_cmd_translate,  &cli_cmd_tokenize,   &cli_cmd_clip_image,
+    &cli_cmd_clip_text,  &cli_cmd_clip_loss,  &cli_cmd_clip_score, &cli_cmd_id_loss,
     NULL,
 };
 

@@ -166,6 +166,13 @@ static int push(unpickler *u, io_pk_obj *o)
     return DC_OK;
 }
 
+/* The stack from `index` on; the stack is NULL until the first push, and arithmetic on a null
+ * pointer is undefined even for an offset of 0. */
+static io_pk_obj **stack_from(const unpickler *u, size_t index)
+{
+    return u->stack ? u->stack + index : NULL;
+}
+
 static size_t stack_floor(const unpickler *u)
 {
     return u->mark_count ? u->marks[u->mark_count - 1] : 0;
@@ -654,7 +661,7 @@ static int push_marked_sequence(unpickler *u, io_pk_kind kind)
     size_t base = 0;
     DCI_TRY(pop_mark(u, &base));
     io_pk_obj *o = NULL;
-    DCI_TRY(new_sequence(u, kind, u->stack + base, u->depth - base, &o));
+    DCI_TRY(new_sequence(u, kind, stack_from(u, base), u->depth - base, &o));
     u->depth = base;
     return push(u, o);
 }
@@ -664,7 +671,7 @@ static int push_top_tuple(unpickler *u, size_t count)
     if (u->depth - stack_floor(u) < count)
         return fail(u, "stack underflow");
     io_pk_obj *o = NULL;
-    DCI_TRY(new_sequence(u, IO_PK_TUPLE, u->stack + u->depth - count, count, &o));
+    DCI_TRY(new_sequence(u, IO_PK_TUPLE, stack_from(u, u->depth - count), count, &o));
     u->depth -= count;
     return push(u, o);
 }
@@ -683,7 +690,7 @@ static int add_marked_items(unpickler *u, int into_dict, int new_dict)
         target = u->stack[base - 1];
     }
     size_t count = u->depth - base;
-    io_pk_obj **items = u->stack + base;
+    io_pk_obj **items = stack_from(u, base);
     if (into_dict) {
         if (target->kind != IO_PK_DICT || count % 2 != 0)
             return fail(u, "bad dict items");

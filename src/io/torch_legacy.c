@@ -96,7 +96,8 @@ static int read_records(legacy_file *f, const io_pk_obj *keys)
     io_pk_obj **sorted = malloc((count ? count : 1) * sizeof *sorted);
     if (!sorted)
         return dci_err(DC_ENOMEM, "%s: out of memory", f->label);
-    memcpy(sorted, f->pk.storages, count * sizeof *sorted);
+    if (count)   /* storages is NULL when the pickles made none */
+        memcpy(sorted, f->pk.storages, count * sizeof *sorted);
     qsort(sorted, count, sizeof *sorted, compare_storage_keys);
     int status = DC_OK;
     for (size_t i = 0; status == DC_OK && i < keys->u.seq.count; i++) {

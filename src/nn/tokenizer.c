@@ -334,14 +334,22 @@ static int build_vocabulary(nn_tokenizer *tok, const char *path, const char *tex
     return status;
 }
 
-int nn_tokenizer_load(nn_tokenizer **out, const char *path)
+int nn_tokenizer_load_text(nn_tokenizer **out, const char *text, size_t size,
+                           const char *label)
 {
     *out = NULL;
-    if (!path)
-        return dci_err(DC_EINVAL, "vocabulary path is NULL");
+    if (!label)
+        label = "<vocabulary>";
+    if (!text && size)
+        return dci_err(DC_EINVAL, "%s: NULL buffer", label);
+    if (!text)
+        text = "";
+    if (size > NN_TOKENIZER_MAX_FILE_BYTES)
+        return dci_err(DC_EFORMAT, "%s: is larger than %u bytes", label,
+                       NN_TOKENIZER_MAX_FILE_BYTES);
     nn_tokenizer *tok = calloc(1, sizeof *tok);
     if (!tok)
-        return dci_err(DC_ENOMEM, "%s: out of memory", path);
+        return dci_err(DC_ENOMEM, "%s: out of memory", label);
     tok->string_offset = malloc(NN_TOKENIZER_VOCAB_SIZE * sizeof *tok->string_offset);
     tok->string_size = malloc(NN_TOKENIZER_VOCAB_SIZE * sizeof *tok->string_size);
     tok->vocab_slots = malloc(VOCAB_SLOTS * sizeof *tok->vocab_slots);
@@ -352,25 +360,32 @@ int nn_tokenizer_load(nn_tokenizer **out, const char *path)
     if (!tok->string_offset || !tok->string_size || !tok->vocab_slots || !tok->pair_slots ||
         !tok->cache_slots || !tok->cache_keys || !tok->cache_ids) {
         nn_tokenizer_free(tok);
-        return dci_err(DC_ENOMEM, "%s: out of memory", path);
+        return dci_err(DC_ENOMEM, "%s: out of memory", label);
     }
     memset(tok->vocab_slots, 0xff, VOCAB_SLOTS * sizeof *tok->vocab_slots);
     for (size_t i = 0; i < PAIR_SLOTS; i++)
         tok->pair_slots[i].rank = -1;
 
-    char *text;
-    size_t size;
-    int status = read_gzip(path, &text, &size);
-    if (status == DC_OK) {
-        status = build_vocabulary(tok, path, text, size);
-        free(text);
-    }
+    int status = build_vocabulary(tok, label, text, size);
     if (status != DC_OK) {
         nn_tokenizer_free(tok);
         return status;
     }
     *out = tok;
     return DC_OK;
+}
+
+int nn_tokenizer_load(nn_tokenizer **out, const char *path)
+{
+    *out = NULL;
+    if (!path)
+        return dci_err(DC_EINVAL, "vocabulary path is NULL");
+    char *text;
+    size_t size;
+    DCI_TRY(read_gzip(path, &text, &size));
+    int status = nn_tokenizer_load_text(out, text, size, path);
+    free(text);
+    return status;
 }
 
 void nn_tokenizer_free(nn_tokenizer *tok)

@@ -21,6 +21,9 @@ typedef struct nn_tokenizer nn_tokenizer;
 /* Reads bpe_simple_vocab_16e6.txt.gz (gzip; UTF-8 lines, "#version" header, then "a b"
  * merges). DC_EIO if it cannot be read, DC_EFORMAT naming the file and line if malformed. */
 int nn_tokenizer_load(nn_tokenizer **out, const char *path);
+/* The same from the decompressed text of such a file; `label` names it in messages. */
+int nn_tokenizer_load_text(nn_tokenizer **out, const char *text, size_t size,
+                           const char *label);
 void nn_tokenizer_free(nn_tokenizer *tok);
 
 /* The id of the vocabulary symbol spelled by `size` bytes (UTF-8, byte symbols as

@@ -441,6 +441,104 @@ ct_tensor *nn_unet_tensor(const nn_unet *m, size_t i)
     return m && i < m->count ? m->tensors[i] : NULL;
 }
 
+/* ---- copies ---- */
+
+int nn_unet_export(const nn_unet *m, io_state_dict *out)
+{
+    if (!m || !out)
+        return dci_err(DC_EINVAL, "unet export: NULL argument");
+    memset(out, 0, sizeof *out);
+    out->container = DC_CONTAINER_TORCH_ZIP;
+    out->tensors = calloc(m->count ? m->count : 1, sizeof *out->tensors);
+    if (!out->tensors)
+        return dci_err(DC_ENOMEM, "unet export: out of memory");
+    for (size_t i = 0; i < m->count; i++) {
+        io_tensor *t = &out->tensors[i];
+        out->count = i + 1;
+        t->value.dtype = m->dtype;
+        t->value.ndim = ct_ndim(m->tensors[i]);
+        for (int d = 0; d < t->value.ndim && d < DC_MAX_DIMS; d++)
+            t->value.shape[d] = ct_size(m->tensors[i], d);
+        size_t bytes = (size_t)ct_numel(m->tensors[i]) * dc_dtype_size(m->dtype);
+        t->name = strdup(m->names[i]);
+        t->value.data = bytes ? malloc(bytes) : NULL;
+        int status = t->name && (t->value.data || !bytes)
+                         ? ct_to_host(m->tensors[i], t->value.data, bytes)
+                         : dci_err(DC_ENOMEM, "unet export: out of memory for '%s'",
+                                   m->names[i]);
+        if (status != DC_OK) {
+            io_state_dict_free(out);
+            return status;
+        }
+    }
+    return DC_OK;
+}
+
+/* Same names and shapes, in any order (state dicts of one architecture usually share their
+ * order, which makes the first probe hit). */
+static int check_same_tensors(const nn_unet *a, const nn_unet *like, const char *label)
+{
+    if (a->count != like->count)
+        return dci_err(DC_EFORMAT, "%s: %zu tensors, the base model has %zu", label, a->count,
+                       like->count);
+    for (size_t i = 0; i < like->count; i++) {
+        size_t j = i;
+        if (strcmp(a->names[j], like->names[i]) != 0)
+            for (j = 0; j < a->count && strcmp(a->names[j], like->names[i]) != 0; j++)
+                ;
+        if (j == a->count)
+            return dci_err(DC_EFORMAT, "%s: no tensor '%s' of the base model", label,
+                           like->names[i]);
+        int same = ct_ndim(a->tensors[j]) == ct_ndim(like->tensors[i]);
+        for (int d = 0; same && d < ct_ndim(like->tensors[i]); d++)
+            same = ct_size(a->tensors[j], d) == ct_size(like->tensors[i], d);
+        if (!same)
+            return dci_err(DC_EFORMAT, "%s: tensor '%s' has another shape than the base "
+                           "model's", label, like->names[i]);
+    }
+    return DC_OK;
+}
+
+int nn_unet_load_like(nn_unet **out, const io_state_dict *sd, const char *label,
+                      const nn_unet *like, int device, dc_dtype dtype)
+{
+    if (!out || !like)
+        return dci_err(DC_EINVAL, "unet: NULL argument");
+    *out = NULL;
+    const nn_unet_info *info = &like->info;
+    nn_unet_options o = {.image_size = info->image_size};
+    if (info->kind == NN_UNET_ADM && info->head_channels > 0) {
+        o.head_channels = info->head_channels;
+    } else if (info->kind == NN_UNET_ADM) {
+        o.head_channels = -1;
+        o.num_heads = info->num_heads;
+    }
+    nn_unet *m = NULL;
+    DCI_TRY(nn_unet_load(&m, sd, label, device, dtype, &o));
+    int status = m->info.kind == info->kind
+                     ? check_same_tensors(m, like, label ? label : "state dict")
+                     : dci_err(DC_EFORMAT, "%s: a %s UNet, the base model is %s", label,
+                               kind_name(m->info.kind), kind_name(info->kind));
+    if (status != DC_OK) {
+        nn_unet_free(m);
+        return status;
+    }
+    *out = m;
+    return DC_OK;
+}
+
+int nn_unet_clone(nn_unet **out, const nn_unet *m, int device, dc_dtype dtype)
+{
+    if (!out || !m)
+        return dci_err(DC_EINVAL, "unet clone: NULL argument");
+    *out = NULL;
+    io_state_dict sd;
+    DCI_TRY(nn_unet_export(m, &sd));
+    int status = nn_unet_load_like(out, &sd, "a copy of the UNet", m, device, dtype);
+    io_state_dict_free(&sd);
+    return status;
+}
+
 /* ---- forward ---- */
 
 static int check_inputs(const nn_unet *m, const ct_tensor *x, const ct_tensor *t)

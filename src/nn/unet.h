@@ -79,6 +79,17 @@ size_t nn_unet_tensor_count(const nn_unet *m);
 const char *nn_unet_tensor_name(const nn_unet *m, size_t i);     /* NULL out of range */
 ct_tensor *nn_unet_tensor(const nn_unet *m, size_t i);           /* NULL out of range */
 
+/* Host copies of the weights in state-dict order (names as nn_unet_tensor_name, data in the
+ * model's dtype); free with io_state_dict_free. */
+int nn_unet_export(const nn_unet *m, io_state_dict *out);
+/* Builds a UNet from `sd` with the architecture options of `like` (head layout, nominal
+ * size), then checks that it has exactly like's tensors (names and shapes, any order):
+ * DC_EFORMAT naming the first difference. For fine-tuned weights of a base model. */
+int nn_unet_load_like(nn_unet **out, const io_state_dict *sd, const char *label,
+                      const nn_unet *like, int device, dc_dtype dtype);
+/* An independent copy of m's weights on `device` in `dtype` (no graph, no gradients). */
+int nn_unet_clone(nn_unet **out, const nn_unet *m, int device, dc_dtype dtype);
+
 /* out = model(x, t): x (N, in_channels, H, W) with H and W multiples of 2^(levels-1), t (N)
  * the integer timesteps as floats. Returns every output channel in x's dtype. x and t are
  * moved to the model's device and dtype when needed. Differentiable: under grad mode the

@@ -1,0 +1,46 @@
+"""Python binding of libdiffclip (DiffusionCLIP: text-guided diffusion image editing).
+
+Standard library only (ctypes); arrays come back as numpy arrays when numpy is importable,
+else as memoryviews. Every failing call raises a DiffclipError subclass whose message is the
+library's dc_last_error(). Handles (Model, Clip, IdNet, LatentCache, Tokenizer, Checkpoint,
+FaceDescriptor) are context managers with close().
+
+The library is found through $DIFFCLIP_LIBRARY, then the install prefix, then the system's
+loader (see diffclip._ffi).
+"""
+
+from ._checkpoint import Checkpoint, write_checkpoint
+from ._clip import Clip, ClipLoss, IdLoss, IdNet
+from ._errors import (CancelledError, DeviceError, DiffclipError, FileIOError, FormatError,
+                      InternalError, InvalidArgumentError, LibraryError, OutOfMemoryError)
+from ._face import (FACE_DESCRIPTOR_SIZE, FACE_INPUT_SIZE, FACE_SAME_PERSON_DISTANCE,
+                    FaceDescriptor, face_crop, face_distance)
+from ._files import (image_to_tensor, read_image, read_npy, tensor_to_image, write_image,
+                     write_npy)
+from ._handle import Progress
+from ._model import (ImageMetrics, LatentCache, Model, ModelInfo, add_noise, compare_images,
+                     diffusion_options)
+from ._runtime import (cuda_available, dtype_name, dtype_size, get_num_threads, last_error,
+                       set_num_threads, status_name, version)
+from ._tokenizer import Tokenizer
+from ._types import (CheckpointFormat, ClipLossForm, Container, DType, ModelFamily, Sampling,
+                     Status)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # handles
+    "Checkpoint", "Clip", "FaceDescriptor", "IdNet", "LatentCache", "Model", "Tokenizer",
+    # functions
+    "add_noise", "compare_images", "cuda_available", "diffusion_options", "dtype_name",
+    "dtype_size", "face_crop", "face_distance", "get_num_threads", "image_to_tensor",
+    "last_error", "read_image", "read_npy", "set_num_threads", "status_name",
+    "tensor_to_image", "version", "write_checkpoint", "write_image", "write_npy",
+    # constants, records and enums
+    "FACE_DESCRIPTOR_SIZE", "FACE_INPUT_SIZE", "FACE_SAME_PERSON_DISTANCE",
+    "ClipLoss", "IdLoss", "ImageMetrics", "ModelInfo", "Progress", "CheckpointFormat",
+    "ClipLossForm", "Container", "DType", "ModelFamily", "Sampling", "Status",
+    # errors
+    "DiffclipError", "InvalidArgumentError", "FileIOError", "FormatError",
+    "OutOfMemoryError", "DeviceError", "CancelledError", "InternalError", "LibraryError",
+]

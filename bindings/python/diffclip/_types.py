@@ -1,0 +1,171 @@
+"""The C declarations of include/diffclip.h as ctypes: macros, enums, structs, callbacks.
+
+Structs are named as in C so that tests/test_header.py can compare every field with the
+header; enums are IntEnums whose members drop the C prefix listed in C_ENUMS.
+"""
+
+import enum
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_double, c_int, c_int64,
+                    c_uint, c_uint8, c_uint64, c_void_p)
+
+# ---- macros ----
+DC_VERSION_MAJOR = 0
+DC_VERSION_MINOR = 1
+DC_VERSION_PATCH = 0
+DC_VERSION_STRING = "0.1.0"
+DC_MAX_DIMS = 8
+DC_MAX_LEVELS = 12
+DC_MODEL_OPTIONS_VERSION = 1
+DC_PROGRESS_VERSION = 1
+DC_DIFFUSION_OPTIONS_VERSION = 1
+DC_CLIP_OPTIONS_VERSION = 1
+DC_IDNET_OPTIONS_VERSION = 1
+DC_FACE_DESCRIPTOR_SIZE = 128
+DC_FACE_INPUT_SIZE = 150
+DC_FACE_SAME_PERSON_DISTANCE = 0.6
+
+
+# ---- enums ----
+class _CEnum(enum.IntEnum):
+    @property
+    def c_name(self):
+        """The C enumerator's name, e.g. "DC_FLOAT32"."""
+        return _ENUM_PREFIX[type(self)] + self.name
+
+
+class Status(_CEnum):
+    OK = 0
+    EINVAL = -1
+    EIO = -2
+    EFORMAT = -3
+    ENOMEM = -4
+    EDEVICE = -5
+    ECANCELLED = -6
+    EINTERNAL = -7
+
+
+class DType(_CEnum):
+    FLOAT32 = 0
+    FLOAT16 = 1
+    BFLOAT16 = 2
+    FLOAT64 = 3
+    INT64 = 4
+    INT32 = 5
+    UINT8 = 6
+    BOOL = 7
+
+
+class Container(_CEnum):
+    TORCH_ZIP = 0
+    TORCH_LEGACY = 1
+    TORCHSCRIPT = 2
+    SAFETENSORS = 3
+    NPY = 4
+
+
+class CheckpointFormat(_CEnum):
+    AUTO = 0
+    TORCH_ZIP = 1
+    SAFETENSORS = 2
+
+
+class ModelFamily(_CEnum):
+    DDPM = 0
+    ADM = 1
+
+
+class Sampling(_CEnum):
+    DDIM = 0
+    DDPM = 1
+
+
+class ClipLossForm(_CEnum):
+    LOG = 0
+    DIRECTION = 1
+
+
+# C enum type -> (Python enum, prefix its members drop)
+C_ENUMS = {
+    "dc_status": (Status, "DC_"),
+    "dc_dtype": (DType, "DC_"),
+    "dc_container": (Container, "DC_CONTAINER_"),
+    "dc_checkpoint_format": (CheckpointFormat, "DC_FORMAT_"),
+    "dc_model_family": (ModelFamily, "DC_MODEL_"),
+    "dc_sampling": (Sampling, "DC_SAMPLING_"),
+    "dc_clip_loss_form": (ClipLossForm, "DC_CLIP_LOSS_"),
+}
+_ENUM_PREFIX = {cls: prefix for cls, prefix in C_ENUMS.values()}
+
+# Handles the header declares as incomplete structs: passed as void pointers.
+OPAQUE = ("dc_checkpoint", "dc_model", "dc_latent_cache", "dc_tokenizer", "dc_clip",
+          "dc_idnet", "dc_face_descriptor")
+
+
+# ---- structs ----
+class dc_tensor(Structure):
+    _fields_ = [("dtype", c_int), ("ndim", c_int), ("shape", c_int64 * DC_MAX_DIMS),
+                ("data", c_void_p)]
+
+
+class dc_image(Structure):
+    _fields_ = [("width", c_int), ("height", c_int), ("channels", c_int),
+                ("data", POINTER(c_uint8))]
+
+
+class dc_named_tensor(Structure):
+    _fields_ = [("name", c_char_p), ("tensor", dc_tensor)]
+
+
+class dc_model_options(Structure):
+    _fields_ = [("version", c_uint), ("device", c_char_p), ("dtype", c_int),
+                ("image_size", c_int), ("head_channels", c_int)]
+
+
+class dc_model_info(Structure):
+    _fields_ = [("family", c_int), ("image_size", c_int), ("in_channels", c_int),
+                ("out_channels", c_int), ("base_channels", c_int), ("levels", c_int),
+                ("channel_mult", c_double * DC_MAX_LEVELS), ("num_res_blocks", c_int),
+                ("attention_levels", c_int * DC_MAX_LEVELS), ("head_channels", c_int),
+                ("num_heads", c_int), ("learn_sigma", c_int), ("parameters", c_int64)]
+
+
+class dc_progress(Structure):
+    _fields_ = [("version", c_uint), ("stage", c_char_p), ("step", c_int), ("steps", c_int),
+                ("image", c_int), ("images", c_int), ("epoch", c_int), ("epochs", c_int),
+                ("loss_clip", c_double), ("loss_l1", c_double), ("loss_id", c_double),
+                ("loss_total", c_double), ("grad_norm", c_double),
+                ("learning_rate", c_double), ("seconds_per_image", c_double),
+                ("eta_seconds", c_double)]
+
+
+dc_progress_fn = CFUNCTYPE(c_int, c_void_p, POINTER(dc_progress))
+
+
+class dc_diffusion_options(Structure):
+    _fields_ = [("version", c_uint), ("t0", c_int), ("steps", c_int), ("sampling", c_int),
+                ("eta", c_double), ("seed", c_uint64), ("num_timesteps", c_int),
+                ("beta_start", c_double), ("beta_end", c_double),
+                ("progress", dc_progress_fn), ("progress_user", c_void_p)]
+
+
+class dc_image_metrics(Structure):
+    _fields_ = [("mae", c_double), ("psnr", c_double), ("ssim", c_double)]
+
+
+class dc_clip_options(Structure):
+    _fields_ = [("version", c_uint), ("device", c_char_p), ("half", c_int),
+                ("loss_form", c_int)]
+
+
+class dc_idnet_options(Structure):
+    _fields_ = [("version", c_uint), ("device", c_char_p)]
+
+
+class dc_face_box(Structure):
+    _fields_ = [("x", c_int), ("y", c_int), ("size", c_int)]
+
+
+STRUCTS = {cls.__name__: cls for cls in (
+    dc_tensor, dc_image, dc_named_tensor, dc_model_options, dc_model_info, dc_progress,
+    dc_diffusion_options, dc_image_metrics, dc_clip_options, dc_idnet_options, dc_face_box)}
+CALLBACKS = {"dc_progress_fn": dc_progress_fn}

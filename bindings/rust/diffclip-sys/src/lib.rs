@@ -1,0 +1,426 @@
+//! Raw declarations of libdiffclip's C API, one for one with `include/diffclip.h`
+//! (tests/header.rs checks every function, struct field, enum value and macro against it).
+//!
+//! Enums are `c_int` type aliases with their enumerators as constants, so that any value the
+//! library returns is representable. Opaque handles are zero-sized `#[repr(C)]` structs used
+//! only behind pointers. The safe API is the `diffclip` crate.
+#![allow(non_camel_case_types)]
+
+use std::marker::{PhantomData, PhantomPinned};
+use std::os::raw::{c_char, c_int, c_uint, c_void};
+
+// ---- macros ----
+pub const DC_VERSION_MAJOR: c_int = 0;
+pub const DC_VERSION_MINOR: c_int = 1;
+pub const DC_VERSION_PATCH: c_int = 0;
+pub const DC_VERSION_STRING: &str = "0.1.0";
+pub const DC_MAX_DIMS: usize = 8;
+pub const DC_MAX_LEVELS: usize = 12;
+pub const DC_MODEL_OPTIONS_VERSION: c_uint = 1;
+pub const DC_PROGRESS_VERSION: c_uint = 1;
+pub const DC_DIFFUSION_OPTIONS_VERSION: c_uint = 1;
+pub const DC_CLIP_OPTIONS_VERSION: c_uint = 1;
+pub const DC_IDNET_OPTIONS_VERSION: c_uint = 1;
+pub const DC_FACE_DESCRIPTOR_SIZE: usize = 128;
+pub const DC_FACE_INPUT_SIZE: c_int = 150;
+pub const DC_FACE_SAME_PERSON_DISTANCE: f64 = 0.6;
+
+// ---- enums ----
+pub type dc_status = c_int;
+pub const DC_OK: dc_status = 0;
+pub const DC_EINVAL: dc_status = -1;
+pub const DC_EIO: dc_status = -2;
+pub const DC_EFORMAT: dc_status = -3;
+pub const DC_ENOMEM: dc_status = -4;
+pub const DC_EDEVICE: dc_status = -5;
+pub const DC_ECANCELLED: dc_status = -6;
+pub const DC_EINTERNAL: dc_status = -7;
+
+pub type dc_dtype = c_int;
+pub const DC_FLOAT32: dc_dtype = 0;
+pub const DC_FLOAT16: dc_dtype = 1;
+pub const DC_BFLOAT16: dc_dtype = 2;
+pub const DC_FLOAT64: dc_dtype = 3;
+pub const DC_INT64: dc_dtype = 4;
+pub const DC_INT32: dc_dtype = 5;
+pub const DC_UINT8: dc_dtype = 6;
+pub const DC_BOOL: dc_dtype = 7;
+
+pub type dc_container = c_int;
+pub const DC_CONTAINER_TORCH_ZIP: dc_container = 0;
+pub const DC_CONTAINER_TORCH_LEGACY: dc_container = 1;
+pub const DC_CONTAINER_TORCHSCRIPT: dc_container = 2;
+pub const DC_CONTAINER_SAFETENSORS: dc_container = 3;
+pub const DC_CONTAINER_NPY: dc_container = 4;
+
+pub type dc_checkpoint_format = c_int;
+pub const DC_FORMAT_AUTO: dc_checkpoint_format = 0;
+pub const DC_FORMAT_TORCH_ZIP: dc_checkpoint_format = 1;
+pub const DC_FORMAT_SAFETENSORS: dc_checkpoint_format = 2;
+
+pub type dc_model_family = c_int;
+pub const DC_MODEL_DDPM: dc_model_family = 0;
+pub const DC_MODEL_ADM: dc_model_family = 1;
+
+pub type dc_sampling = c_int;
+pub const DC_SAMPLING_DDIM: dc_sampling = 0;
+pub const DC_SAMPLING_DDPM: dc_sampling = 1;
+
+pub type dc_clip_loss_form = c_int;
+pub const DC_CLIP_LOSS_LOG: dc_clip_loss_form = 0;
+pub const DC_CLIP_LOSS_DIRECTION: dc_clip_loss_form = 1;
+
+// ---- opaque handles ----
+macro_rules! opaque {
+    ($($name:ident),* $(,)?) => {$(
+        #[repr(C)]
+        pub struct $name {
+            _data: [u8; 0],
+            _marker: PhantomData<(*mut u8, PhantomPinned)>,
+        }
+    )*};
+}
+opaque!(
+    dc_checkpoint,
+    dc_model,
+    dc_latent_cache,
+    dc_tokenizer,
+    dc_clip,
+    dc_idnet,
+    dc_face_descriptor
+);
+
+// ---- structs ----
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_tensor {
+    pub dtype: dc_dtype,
+    pub ndim: c_int,
+    pub shape: [i64; DC_MAX_DIMS],
+    pub data: *mut c_void,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_image {
+    pub width: c_int,
+    pub height: c_int,
+    pub channels: c_int,
+    pub data: *mut u8,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_named_tensor {
+    pub name: *const c_char,
+    pub tensor: dc_tensor,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_model_options {
+    pub version: c_uint,
+    pub device: *const c_char,
+    pub dtype: dc_dtype,
+    pub image_size: c_int,
+    pub head_channels: c_int,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_model_info {
+    pub family: dc_model_family,
+    pub image_size: c_int,
+    pub in_channels: c_int,
+    pub out_channels: c_int,
+    pub base_channels: c_int,
+    pub levels: c_int,
+    pub channel_mult: [f64; DC_MAX_LEVELS],
+    pub num_res_blocks: c_int,
+    pub attention_levels: [c_int; DC_MAX_LEVELS],
+    pub head_channels: c_int,
+    pub num_heads: c_int,
+    pub learn_sigma: c_int,
+    pub parameters: i64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_progress {
+    pub version: c_uint,
+    pub stage: *const c_char,
+    pub step: c_int,
+    pub steps: c_int,
+    pub image: c_int,
+    pub images: c_int,
+    pub epoch: c_int,
+    pub epochs: c_int,
+    pub loss_clip: f64,
+    pub loss_l1: f64,
+    pub loss_id: f64,
+    pub loss_total: f64,
+    pub grad_norm: f64,
+    pub learning_rate: f64,
+    pub seconds_per_image: f64,
+    pub eta_seconds: f64,
+}
+
+pub type dc_progress_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, progress: *const dc_progress) -> c_int>;
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_diffusion_options {
+    pub version: c_uint,
+    pub t0: c_int,
+    pub steps: c_int,
+    pub sampling: dc_sampling,
+    pub eta: f64,
+    pub seed: u64,
+    pub num_timesteps: c_int,
+    pub beta_start: f64,
+    pub beta_end: f64,
+    pub progress: dc_progress_fn,
+    pub progress_user: *mut c_void,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct dc_image_metrics {
+    pub mae: f64,
+    pub psnr: f64,
+    pub ssim: f64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_clip_options {
+    pub version: c_uint,
+    pub device: *const c_char,
+    pub half: c_int,
+    pub loss_form: dc_clip_loss_form,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_idnet_options {
+    pub version: c_uint,
+    pub device: *const c_char,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct dc_face_box {
+    pub x: c_int,
+    pub y: c_int,
+    pub size: c_int,
+}
+
+// ---- functions ----
+extern "C" {
+    pub fn dc_last_error() -> *const c_char;
+    pub fn dc_status_name(status: dc_status) -> *const c_char;
+    pub fn dc_version() -> *const c_char;
+
+    // runtime
+    pub fn dc_set_num_threads(n: c_int) -> dc_status;
+    pub fn dc_get_num_threads() -> c_int;
+    pub fn dc_cuda_available() -> c_int;
+
+    // arrays and images
+    pub fn dc_dtype_name(dtype: dc_dtype) -> *const c_char;
+    pub fn dc_dtype_size(dtype: dc_dtype) -> usize;
+    pub fn dc_tensor_numel(t: *const dc_tensor) -> i64;
+    pub fn dc_tensor_free(t: *mut dc_tensor);
+    pub fn dc_npy_read(path: *const c_char, out: *mut dc_tensor) -> dc_status;
+    pub fn dc_npy_write(path: *const c_char, t: *const dc_tensor) -> dc_status;
+    pub fn dc_image_read(path: *const c_char, out: *mut dc_image) -> dc_status;
+    pub fn dc_image_write(path: *const c_char, img: *const dc_image) -> dc_status;
+    pub fn dc_image_free(img: *mut dc_image);
+    pub fn dc_image_to_tensor(img: *const dc_image, size: c_int, out: *mut dc_tensor) -> dc_status;
+    pub fn dc_tensor_to_image(t: *const dc_tensor, index: i64, out: *mut dc_image) -> dc_status;
+
+    // checkpoints
+    pub fn dc_checkpoint_open(out: *mut *mut dc_checkpoint, path: *const c_char) -> dc_status;
+    pub fn dc_checkpoint_free(ckpt: *mut dc_checkpoint);
+    pub fn dc_checkpoint_container(ckpt: *const dc_checkpoint) -> dc_container;
+    pub fn dc_checkpoint_count(ckpt: *const dc_checkpoint) -> usize;
+    pub fn dc_checkpoint_name(ckpt: *const dc_checkpoint, i: usize) -> *const c_char;
+    pub fn dc_checkpoint_tensor(
+        ckpt: *const dc_checkpoint,
+        i: usize,
+        view: *mut dc_tensor,
+    ) -> dc_status;
+    pub fn dc_checkpoint_find(
+        ckpt: *const dc_checkpoint,
+        name: *const c_char,
+        index: *mut usize,
+    ) -> dc_status;
+    pub fn dc_checkpoint_write(
+        path: *const c_char,
+        format: dc_checkpoint_format,
+        tensors: *const dc_named_tensor,
+        count: usize,
+    ) -> dc_status;
+
+    // diffusion models
+    pub fn dc_model_options_init(options: *mut dc_model_options, version: c_uint);
+    pub fn dc_model_load(
+        out: *mut *mut dc_model,
+        path: *const c_char,
+        options: *const dc_model_options,
+    ) -> dc_status;
+    pub fn dc_model_free(model: *mut dc_model);
+    pub fn dc_model_get_info(model: *const dc_model, info: *mut dc_model_info) -> dc_status;
+    pub fn dc_model_describe(model: *const dc_model, buf: *mut c_char, size: usize) -> dc_status;
+    pub fn dc_model_eps(
+        model: *mut dc_model,
+        x: *const dc_tensor,
+        t: *const dc_tensor,
+        out: *mut dc_tensor,
+    ) -> dc_status;
+
+    // diffusion
+    pub fn dc_diffusion_options_init(options: *mut dc_diffusion_options, version: c_uint);
+    pub fn dc_invert(
+        model: *mut dc_model,
+        x0: *const dc_tensor,
+        options: *const dc_diffusion_options,
+        latent: *mut dc_tensor,
+    ) -> dc_status;
+    pub fn dc_generate(
+        model: *mut dc_model,
+        latent: *const dc_tensor,
+        options: *const dc_diffusion_options,
+        out: *mut dc_tensor,
+    ) -> dc_status;
+    pub fn dc_add_noise(
+        x0: *const dc_tensor,
+        noise: *const dc_tensor,
+        options: *const dc_diffusion_options,
+        xt: *mut dc_tensor,
+    ) -> dc_status;
+    pub fn dc_compare_images(
+        a: *const dc_tensor,
+        b: *const dc_tensor,
+        metrics: *mut dc_image_metrics,
+    ) -> dc_status;
+
+    // latent cache
+    pub fn dc_latent_cache_open(
+        out: *mut *mut dc_latent_cache,
+        path: *const c_char,
+        model: *mut dc_model,
+        inversion: *const dc_diffusion_options,
+        gen_steps: c_int,
+    ) -> dc_status;
+    pub fn dc_latent_cache_free(cache: *mut dc_latent_cache);
+    pub fn dc_latent_cache_count(cache: *const dc_latent_cache) -> usize;
+    pub fn dc_latent_cache_add(
+        cache: *mut dc_latent_cache,
+        x0: *const dc_tensor,
+        index: *mut usize,
+    ) -> dc_status;
+    pub fn dc_latent_cache_get(
+        cache: *const dc_latent_cache,
+        index: usize,
+        x0: *mut dc_tensor,
+        x_rec: *mut dc_tensor,
+        x_lat: *mut dc_tensor,
+    ) -> dc_status;
+
+    // tokenizer
+    pub fn dc_tokenizer_new(out: *mut *mut dc_tokenizer, vocab_path: *const c_char) -> dc_status;
+    pub fn dc_tokenizer_free(tok: *mut dc_tokenizer);
+    pub fn dc_tokenize(
+        tok: *mut dc_tokenizer,
+        texts: *const *const c_char,
+        count: usize,
+        context_length: c_int,
+        truncate: c_int,
+        out: *mut dc_tensor,
+    ) -> dc_status;
+
+    // CLIP and identity network
+    pub fn dc_clip_options_init(options: *mut dc_clip_options, version: c_uint);
+    pub fn dc_clip_load(
+        out: *mut *mut dc_clip,
+        path: *const c_char,
+        options: *const dc_clip_options,
+    ) -> dc_status;
+    pub fn dc_clip_free(clip: *mut dc_clip);
+    pub fn dc_clip_input_size(clip: *const dc_clip) -> c_int;
+    pub fn dc_clip_embed_dim(clip: *const dc_clip) -> c_int;
+    pub fn dc_clip_preprocess(
+        clip: *mut dc_clip,
+        x: *const dc_tensor,
+        out: *mut dc_tensor,
+    ) -> dc_status;
+    pub fn dc_clip_preprocess_image(
+        clip: *const dc_clip,
+        img: *const dc_image,
+        out: *mut dc_tensor,
+    ) -> dc_status;
+    pub fn dc_clip_encode_image(
+        clip: *mut dc_clip,
+        x: *const dc_tensor,
+        features: *mut dc_tensor,
+    ) -> dc_status;
+    pub fn dc_clip_encode_text(
+        clip: *mut dc_clip,
+        tokens: *const dc_tensor,
+        features: *mut dc_tensor,
+    ) -> dc_status;
+    pub fn dc_clip_loss(
+        clip: *mut dc_clip,
+        tokenizer: *mut dc_tokenizer,
+        source: *const c_char,
+        target: *const c_char,
+        x_src: *const dc_tensor,
+        x_trg: *const dc_tensor,
+        losses: *mut f64,
+        grad: *mut dc_tensor,
+    ) -> dc_status;
+    pub fn dc_idnet_options_init(options: *mut dc_idnet_options, version: c_uint);
+    pub fn dc_idnet_load(
+        out: *mut *mut dc_idnet,
+        path: *const c_char,
+        options: *const dc_idnet_options,
+    ) -> dc_status;
+    pub fn dc_idnet_free(net: *mut dc_idnet);
+    pub fn dc_idnet_features(
+        net: *mut dc_idnet,
+        x: *const dc_tensor,
+        features: *mut dc_tensor,
+    ) -> dc_status;
+    pub fn dc_idnet_id_loss(
+        net: *mut dc_idnet,
+        x0: *const dc_tensor,
+        x_hat: *const dc_tensor,
+        loss: *mut f64,
+        per_sample: *mut dc_tensor,
+        grad: *mut dc_tensor,
+    ) -> dc_status;
+
+    // face descriptor
+    pub fn dc_face_descriptor_load(
+        out: *mut *mut dc_face_descriptor,
+        manifest_path: *const c_char,
+        weights_path: *const c_char,
+        device: *const c_char,
+    ) -> dc_status;
+    pub fn dc_face_descriptor_free(net: *mut dc_face_descriptor);
+    pub fn dc_face_crop(
+        img: *const dc_image,
+        face: *const dc_face_box,
+        size: c_int,
+        out: *mut dc_image,
+    ) -> dc_status;
+    pub fn dc_face_descriptor_compute(
+        net: *mut dc_face_descriptor,
+        img: *const dc_image,
+        face: *const dc_face_box,
+        descriptor: *mut f32,
+    ) -> dc_status;
+    pub fn dc_face_distance(a: *const f32, b: *const f32, distance: *mut f64) -> dc_status;
+}

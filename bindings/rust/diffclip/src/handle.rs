@@ -1,0 +1,60 @@
+//! What the handle types share: C strings for paths and texts, constructors, and the
+//! `handle!` macro that makes a handle type (one line per new handle).
+use std::ffi::CString;
+use std::os::raw::c_int;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::ptr::{self, NonNull};
+
+use crate::error::{check, invalid, Error, Result, Status};
+
+pub(crate) fn c_path(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| invalid(format!("{}: the path contains a NUL byte", path.display())))
+}
+
+pub(crate) fn c_text(text: &str, what: &str) -> Result<CString> {
+    CString::new(text).map_err(|_| invalid(format!("{what} contains a NUL character")))
+}
+
+/// Runs a constructor that stores a new handle through its argument.
+pub(crate) fn open<T>(construct: impl FnOnce(*mut *mut T) -> c_int) -> Result<NonNull<T>> {
+    let mut raw = ptr::null_mut();
+    check(construct(&mut raw))?;
+    NonNull::new(raw).ok_or_else(|| Error::new(Status::Internal, "the library returned no handle"))
+}
+
+/// A handle type over an opaque C handle: freed on drop; `Send` (the header lets a handle
+/// move between threads, used by one at a time) and not `Sync`.
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident, $raw:ty, $free:path) => {
+        $(#[$doc])*
+        pub struct $name {
+            ptr: std::ptr::NonNull<$raw>,
+        }
+
+        impl $name {
+            #[allow(dead_code)]
+            pub(crate) fn raw(&self) -> *mut $raw {
+                self.ptr.as_ptr()
+            }
+        }
+
+        impl Drop for $name {
+            fn drop(&mut self) {
+                // SAFETY: the handle came from its constructor and is freed once.
+                unsafe { $free(self.ptr.as_ptr()) }
+            }
+        }
+
+        // SAFETY: see the macro's documentation; &mut self methods keep one user at a time.
+        unsafe impl Send for $name {}
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($name), "({:p})"), self.ptr)
+            }
+        }
+    };
+}
+pub(crate) use handle;

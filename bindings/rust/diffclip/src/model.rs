@@ -1,0 +1,397 @@
+//! Diffusion models, the DDIM encoder and generator, image metrics and the latent cache.
+use std::ffi::CStr;
+use std::marker::PhantomData;
+use std::os::raw::{c_char, c_int};
+use std::path::Path;
+use std::ptr::{self, NonNull};
+
+use crate::error::{check, Result};
+use crate::handle::{c_path, c_text, handle, open};
+use crate::progress::{Callback, Hook, Progress};
+use crate::sys;
+use crate::tensor::{DType, Tensor, TensorView};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModelFamily {
+    /// The DDPM UNet of the CelebA-HQ / LSUN checkpoints.
+    Ddpm,
+    /// guided-diffusion's ADM UNet (AFHQ, ImageNet).
+    Adm,
+    /// A family this binding does not know (a newer library).
+    Other(i32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sampling {
+    /// Deterministic with eta 0.
+    Ddim,
+    /// Markovian.
+    Ddpm,
+}
+
+/// How to load a model: defaults from dc_model_options_init, then the values set.
+#[derive(Debug, Clone)]
+pub struct ModelOptions {
+    raw: sys::dc_model_options,
+    device: Option<String>,
+}
+
+impl ModelOptions {
+    pub fn new() -> ModelOptions {
+        // SAFETY: plain data, filled by the library's initialiser.
+        let mut raw = unsafe { std::mem::zeroed() };
+        unsafe { sys::dc_model_options_init(&mut raw, sys::DC_MODEL_OPTIONS_VERSION) };
+        ModelOptions { raw, device: None }
+    }
+
+    /// "cpu", "cuda", "cuda:N" or "auto" (the default).
+    pub fn device(mut self, device: &str) -> ModelOptions {
+        self.device = Some(device.to_string());
+        self
+    }
+
+    /// Float32 (the default), Float16 or BFloat16.
+    pub fn dtype(mut self, dtype: DType) -> ModelOptions {
+        self.raw.dtype = dtype.raw();
+        self
+    }
+
+    /// 0 (the default) infers it.
+    pub fn image_size(mut self, size: i32) -> ModelOptions {
+        self.raw.image_size = size;
+        self
+    }
+
+    /// ADM channels per attention head; 0 (the default): 64, as published.
+    pub fn head_channels(mut self, channels: i32) -> ModelOptions {
+        self.raw.head_channels = channels;
+        self
+    }
+}
+
+impl Default for ModelOptions {
+    fn default() -> ModelOptions {
+        ModelOptions::new()
+    }
+}
+
+/// What was inferred from a model's weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    pub family: ModelFamily,
+    pub image_size: i32,
+    pub in_channels: i32,
+    /// 6 for learned-sigma models: eps, then the variance output.
+    pub out_channels: i32,
+    pub base_channels: i32,
+    /// One entry per level.
+    pub channel_mult: Vec<f64>,
+    pub num_res_blocks: i32,
+    /// One entry per level: whether it has attention.
+    pub attention_levels: Vec<bool>,
+    pub head_channels: i32,
+    pub num_heads: i32,
+    pub learn_sigma: bool,
+    pub parameters: i64,
+}
+
+/// Diffusion parameters (defaults from dc_diffusion_options_init: t0 500, 40 steps, DDIM,
+/// eta 0, seed 1234, T 1000, betas 1e-4..0.02) and an optional progress closure.
+pub struct DiffusionOptions<'a> {
+    raw: sys::dc_diffusion_options,
+    progress: Option<Callback<'a>>,
+}
+
+impl<'a> DiffusionOptions<'a> {
+    pub fn new() -> DiffusionOptions<'a> {
+        // SAFETY: plain data, filled by the library's initialiser.
+        let mut raw = unsafe { std::mem::zeroed() };
+        unsafe { sys::dc_diffusion_options_init(&mut raw, sys::DC_DIFFUSION_OPTIONS_VERSION) };
+        DiffusionOptions {
+            raw,
+            progress: None,
+        }
+    }
+
+    /// The latent's timestep, 1 <= t0 < T.
+    pub fn t0(mut self, t0: i32) -> Self {
+        self.raw.t0 = t0;
+        self
+    }
+
+    pub fn steps(mut self, steps: i32) -> Self {
+        self.raw.steps = steps;
+        self
+    }
+
+    pub fn sampling(mut self, sampling: Sampling) -> Self {
+        self.raw.sampling = match sampling {
+            Sampling::Ddim => sys::DC_SAMPLING_DDIM,
+            Sampling::Ddpm => sys::DC_SAMPLING_DDPM,
+        };
+        self
+    }
+
+    pub fn eta(mut self, eta: f64) -> Self {
+        self.raw.eta = eta;
+        self
+    }
+
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.raw.seed = seed;
+        self
+    }
+
+    pub fn num_timesteps(mut self, t: i32) -> Self {
+        self.raw.num_timesteps = t;
+        self
+    }
+
+    pub fn betas(mut self, start: f64, end: f64) -> Self {
+        self.raw.beta_start = start;
+        self.raw.beta_end = end;
+        self
+    }
+
+    /// Called after every step: `true` continues, `false` cancels the run.
+    pub fn progress(mut self, callback: impl FnMut(&Progress<'_>) -> bool + Send + 'a) -> Self {
+        self.progress = Some(Box::new(callback));
+        self
+    }
+
+    /// Runs `call` with the raw options, the progress closure installed for its duration.
+    fn run<R>(
+        &mut self,
+        call: impl FnOnce(*const sys::dc_diffusion_options) -> Result<R>,
+    ) -> Result<R> {
+        let mut raw = self.raw;
+        let callback = match self.progress.as_mut() {
+            None => return call(&raw),
+            Some(callback) => callback,
+        };
+        let mut hook = Hook::new(callback);
+        let (function, user) = hook.install();
+        raw.progress = function;
+        raw.progress_user = user;
+        let result = call(&raw);
+        hook.resume_panic();
+        result
+    }
+}
+
+impl Default for DiffusionOptions<'_> {
+    fn default() -> Self {
+        DiffusionOptions::new()
+    }
+}
+
+handle!(
+    /// A DDPM or ADM diffusion UNet, its architecture inferred from the weights.
+    Model,
+    sys::dc_model,
+    sys::dc_model_free
+);
+
+impl Model {
+    /// Loads a diffusion model from any checkpoint container.
+    pub fn load(path: impl AsRef<Path>, options: &ModelOptions) -> Result<Model> {
+        let path = c_path(path.as_ref())?;
+        let device = options
+            .device
+            .as_deref()
+            .map(|d| c_text(d, "the device"))
+            .transpose()?;
+        let mut raw = options.raw;
+        if let Some(device) = &device {
+            raw.device = device.as_ptr();
+        }
+        let ptr = open(|out| unsafe { sys::dc_model_load(out, path.as_ptr(), &raw) })?;
+        Ok(Model { ptr })
+    }
+
+    pub fn info(&self) -> Result<ModelInfo> {
+        // SAFETY: plain data the library fills.
+        let mut raw: sys::dc_model_info = unsafe { std::mem::zeroed() };
+        check(unsafe { sys::dc_model_get_info(self.raw(), &mut raw) })?;
+        let levels = (raw.levels.max(0) as usize).min(sys::DC_MAX_LEVELS);
+        Ok(ModelInfo {
+            family: match raw.family {
+                sys::DC_MODEL_DDPM => ModelFamily::Ddpm,
+                sys::DC_MODEL_ADM => ModelFamily::Adm,
+                other => ModelFamily::Other(other),
+            },
+            image_size: raw.image_size,
+            in_channels: raw.in_channels,
+            out_channels: raw.out_channels,
+            base_channels: raw.base_channels,
+            channel_mult: raw.channel_mult[..levels].to_vec(),
+            num_res_blocks: raw.num_res_blocks,
+            attention_levels: raw.attention_levels[..levels]
+                .iter()
+                .map(|&a| a != 0)
+                .collect(),
+            head_channels: raw.head_channels,
+            num_heads: raw.num_heads,
+            learn_sigma: raw.learn_sigma != 0,
+            parameters: raw.parameters,
+        })
+    }
+
+    /// A human-readable description of what was inferred (several lines).
+    pub fn describe(&self) -> Result<String> {
+        let mut buf = vec![0 as c_char; 1 << 16];
+        check(unsafe { sys::dc_model_describe(self.raw(), buf.as_mut_ptr(), buf.len()) })?;
+        // SAFETY: the library NUL-terminates within the buffer.
+        Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned())
+    }
+
+    /// The raw network output for x (N, 3, H, W) and timesteps t (N), both float32:
+    /// (N, out_channels, H, W) float32.
+    pub fn eps(&mut self, x: &TensorView<'_>, t: &TensorView<'_>) -> Result<Tensor> {
+        let model = self.raw();
+        Tensor::from_call(|out| unsafe { sys::dc_model_eps(model, x.raw(), t.raw(), out) })
+    }
+
+    /// Deterministic DDIM inversion of x0 (N, 3, H, W) in [-1, 1] to the latent at t0.
+    pub fn invert(
+        &mut self,
+        x0: &TensorView<'_>,
+        options: &mut DiffusionOptions<'_>,
+    ) -> Result<Tensor> {
+        let model = self.raw();
+        options.run(|raw| {
+            Tensor::from_call(|out| unsafe { sys::dc_invert(model, x0.raw(), raw, out) })
+        })
+    }
+
+    /// Generation from a latent at t0 back to an image.
+    pub fn generate(
+        &mut self,
+        latent: &TensorView<'_>,
+        options: &mut DiffusionOptions<'_>,
+    ) -> Result<Tensor> {
+        let model = self.raw();
+        options.run(|raw| {
+            Tensor::from_call(|out| unsafe { sys::dc_generate(model, latent.raw(), raw, out) })
+        })
+    }
+}
+
+/// The stochastic forward sqrt(abar[t0-1]) x0 + sqrt(1 - abar[t0-1]) noise; `None` draws the
+/// noise with the options' seed.
+pub fn add_noise(
+    x0: &TensorView<'_>,
+    noise: Option<&TensorView<'_>>,
+    options: &DiffusionOptions<'_>,
+) -> Result<Tensor> {
+    let noise = noise.map_or(ptr::null(), |n| n.raw());
+    Tensor::from_call(|out| unsafe { sys::dc_add_noise(x0.raw(), noise, &options.raw, out) })
+}
+
+/// Reconstruction measures of two NCHW images in [-1, 1].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImageMetrics {
+    /// Mean absolute error on [0, 1].
+    pub mae: f64,
+    /// PSNR in dB on [0, 1].
+    pub psnr: f64,
+    pub ssim: f64,
+}
+
+pub fn compare_images(a: &TensorView<'_>, b: &TensorView<'_>) -> Result<ImageMetrics> {
+    let mut m = sys::dc_image_metrics::default();
+    check(unsafe { sys::dc_compare_images(a.raw(), b.raw(), &mut m) })?;
+    Ok(ImageMetrics {
+        mae: m.mae,
+        psnr: m.psnr,
+        ssim: m.ssim,
+    })
+}
+
+/// Per image (x0, x_rec, x_lat) for one model and one set of parameters, kept in one file.
+/// It holds the model (and the inversion options' progress closure, called during `add`)
+/// for its lifetime.
+pub struct LatentCache<'a> {
+    ptr: NonNull<sys::dc_latent_cache>,
+    hook: Option<Box<Hook<Callback<'a>>>>,
+    _model: PhantomData<&'a mut Model>,
+}
+
+// SAFETY: the cache is used by one thread at a time (&mut self), its model is borrowed
+// exclusively and its progress closure is Send.
+unsafe impl Send for LatentCache<'_> {}
+
+impl<'a> LatentCache<'a> {
+    /// Opens (or prepares to create) the cache at `path`: inversion with the options' t0
+    /// and steps, reconstruction with `gen_steps`. A file made with another model or other
+    /// parameters is refused.
+    pub fn open(
+        path: impl AsRef<Path>,
+        model: &'a mut Model,
+        inversion: DiffusionOptions<'a>,
+        gen_steps: i32,
+    ) -> Result<LatentCache<'a>> {
+        let path = c_path(path.as_ref())?;
+        let mut raw = inversion.raw;
+        // boxed: the library keeps the user pointer for the cache's lifetime
+        let mut hook = inversion
+            .progress
+            .map(|callback| Box::new(Hook::new(callback)));
+        if let Some(hook) = hook.as_mut() {
+            let (function, user) = hook.install();
+            raw.progress = function;
+            raw.progress_user = user;
+        }
+        let model = model.raw();
+        let ptr = open(|out| unsafe {
+            sys::dc_latent_cache_open(out, path.as_ptr(), model, &raw, gen_steps as c_int)
+        })?;
+        Ok(LatentCache {
+            ptr,
+            hook,
+            _model: PhantomData,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        unsafe { sys::dc_latent_cache_count(self.ptr.as_ptr()) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Finds x0 (1, 3, H, W), or inverts, reconstructs and appends it; its index.
+    pub fn add(&mut self, x0: &TensorView<'_>) -> Result<usize> {
+        let mut index = 0;
+        let status = unsafe { sys::dc_latent_cache_add(self.ptr.as_ptr(), x0.raw(), &mut index) };
+        if let Some(hook) = self.hook.as_mut() {
+            hook.resume_panic();
+        }
+        check(status)?;
+        Ok(index)
+    }
+
+    /// Entry `index`: (x0, x_rec, x_lat).
+    pub fn get(&self, index: usize) -> Result<(Tensor, Tensor, Tensor)> {
+        let (mut x0, mut rec, mut lat) = (Tensor::zeroed(), Tensor::zeroed(), Tensor::zeroed());
+        check(unsafe {
+            sys::dc_latent_cache_get(self.ptr.as_ptr(), index, x0.out(), rec.out(), lat.out())
+        })?;
+        Ok((x0.validated()?, rec.validated()?, lat.validated()?))
+    }
+}
+
+impl Drop for LatentCache<'_> {
+    fn drop(&mut self) {
+        unsafe { sys::dc_latent_cache_free(self.ptr.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for LatentCache<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LatentCache({:p})", self.ptr)
+    }
+}
