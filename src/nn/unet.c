@@ -206,16 +206,42 @@ int unet_pool_end(size_t mark, int status, ct_tensor **result)
     return status;
 }
 
+/* GroupNorm (then SiLU when `silu`) computed in float32 whatever x's dtype, the result in
+ * x's dtype: LibTorch 1.13's bfloat16 GroupNorm on channels-last tensors loses most of its
+ * precision (an error of 0.8 on unit-scale data, docs/performance.md), and guided-diffusion's
+ * GroupNorm32 computes in float32 too. */
+static int group_norm(ct_tensor **out, const ct_tensor *x, const unet_affine *a, double eps,
+                      int silu)
+{
+    dc_dtype dtype = ct_dtype(x);
+    int device = ct_device(x);
+    ct_tensor *h;
+    if (dtype == DC_FLOAT32 || dtype == DC_FLOAT64) {
+        DCI_TRY(ct_group_norm(&h, x, UNET_GROUPS, a->w, a->b, eps));
+        if (!silu) {
+            *out = h;
+            return DC_OK;
+        }
+        return unet_silu(out, h);
+    }
+    ct_tensor *x32, *w32, *b32;
+    DCI_TRY(ct_to(&x32, x, DC_FLOAT32, device));
+    DCI_TRY(ct_to(&w32, a->w, DC_FLOAT32, device));
+    DCI_TRY(ct_to(&b32, a->b, DC_FLOAT32, device));
+    DCI_TRY(ct_group_norm(&h, x32, UNET_GROUPS, w32, b32, eps));
+    if (silu)
+        DCI_TRY(unet_silu(&h, h));
+    return ct_to(out, h, dtype, device);
+}
+
 int unet_gn(ct_tensor **out, const ct_tensor *x, const unet_affine *a, double eps)
 {
-    return ct_group_norm(out, x, UNET_GROUPS, a->w, a->b, eps);
+    return group_norm(out, x, a, eps, 0);
 }
 
 int unet_gn_silu(ct_tensor **out, const ct_tensor *x, const unet_affine *a, double eps)
 {
-    ct_tensor *h;
-    DCI_TRY(unet_gn(&h, x, a, eps));
-    return unet_silu(out, h);
+    return group_norm(out, x, a, eps, 1);
 }
 
 /* Outside autograd nothing keeps a fresh result for a backward pass: update it in place,

@@ -63,6 +63,7 @@ const char *unet_name(char *buf, const char *fmt, ...) __attribute__((format(pri
 int unet_count(const unet_loader *L, const char *fmt, int max, int *count);
 
 /* ---- layers (new handles in the current pool) ---- */
+/* GroupNorm (32 groups), and GroupNorm then SiLU, computed in float32 for any x dtype. */
 int unet_gn(ct_tensor **out, const ct_tensor *x, const unet_affine *a, double eps);
 int unet_gn_silu(ct_tensor **out, const ct_tensor *x, const unet_affine *a, double eps);
 /* silu(fresh), fresh + other, fresh * other, where `fresh` is an intermediate result that
