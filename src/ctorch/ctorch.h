@@ -36,7 +36,7 @@ enum { CT_CPU = -1 };
 /* ---- runtime ---- */
 /* Before the first tensor is made, ctorch sets the thread count to its default
  * (DIFFCLIP_NUM_THREADS or the core count) and installs a caching CPU allocator for LibTorch:
- * freed blocks of 1 MiB or more are kept (up to DIFFCLIP_CPU_CACHE_MB, default 1024; 0 keeps
+ * freed blocks of 16 MiB or more are kept (up to DIFFCLIP_CPU_CACHE_MB, default 1024; 0 keeps
  * LibTorch's allocator) for the next request of the same size, so that repeated model calls
  * reuse their memory instead of faulting in fresh pages. */
 /* n <= 0: number of online cores. */
