@@ -4,6 +4,8 @@
  *     the AFHQ ADM UNet (128 channels, 1 res block, attention at 16, learned sigma): ms per
  *     forward (batch 1), per forward+backward (gradient to every weight), per DDIM inversion
  *     (40 steps: 39 UNet calls);
+ *   - one CelebA-HQ fine-tuning image (S_gen 6; the DDPM UNet above, the CLIP below) in each
+ *     gradient mode;
  *   - a ViT-B/16-shaped CLIP: ms per image encode, per text direction;
  *   - an n x n x n sgemm, the machine's reference;
  * in float32 and bfloat16, with the GFLOP/s achieved (forward FLOPs counted by ctorch; a
@@ -17,6 +19,9 @@
  *   bench --row KEY:DTYPE [--runs N] [--invert-steps N] [--out FILE]
  *                                        one cell, one result line; FILE gets a UNet row's
  *                                        last output (noise or latent) as .npy
+ *
+ *   bench --serve ddpm|adm:DTYPE           a model kept loaded, timing single calls on
+ *                                        command (for compare_pytorch.py; see serve())
  *
  * --markdown replaces the table between the markers <!-- bench-table --> and
  * <!-- /bench-table --> of FILE (appending it when they are missing). DIFFCLIP_NUM_THREADS
@@ -33,6 +38,7 @@
 #include "bench.h"
 #include "clip_fixture.h"
 #include "diffusion/encoder.h"
+#include "finetune/finetuner.h"
 #include "finetune/losses.h"
 #include "io/npy.h"
 #include "nn/clip.h"
@@ -40,7 +46,7 @@
 #include "nn/unet.h"
 #include "unet_fixtures.h"
 
-enum { SIZE = 256, SGEMM_N = 1024, INVERT_T0 = 500, CLIP_IMAGE_RUNS = 7 };
+enum { SIZE = 256, SGEMM_N = 1024, INVERT_T0 = 500, CLIP_IMAGE_RUNS = 7, FINETUNE_STEPS = 6 };
 
 typedef struct bench_options {
     int runs, invert_steps;
@@ -98,10 +104,12 @@ static void free_unet(unet_case *c)
     df_schedule_free(&c->schedule);
 }
 
-/* Keeps the first three channels of y (float32) on the host: the noise prediction or latent
- * that --out saves. */
+/* Keeps the first three channels of y (float32) on the host, when c->result is set: the
+ * noise prediction or latent that --out saves. */
 static int keep_result(unet_case *c, const ct_tensor *y)
 {
+    if (!c->result)
+        return DC_OK;
     ct_tensor *eps, *f32;
     DCI_TRY(ct_narrow(&eps, y, 1, 0, 3));
     DCI_TRY(ct_to(&f32, eps, DC_FLOAT32, CT_CPU));
@@ -280,6 +288,71 @@ static int clip_text_direction(dc_dtype dtype, const bench_options *o, row_resul
     return st == DC_OK && r->ms >= 0 ? DC_OK : -1;
 }
 
+/* ---- fine-tuning rows ---- */
+
+typedef struct finetune_case {
+    unet_case unet;
+    clip_case clip;
+    ct_tensor *x_lat;
+    ft_trainer trainer;
+} finetune_case;
+
+static int run_finetune_step(void *context)
+{
+    finetune_case *c = context;
+    return ft_trainer_step(&c->trainer, c->unet.x, c->x_lat);
+}
+
+/* One image of the README's CelebA-HQ run (t_0 500, S_gen 6, CLIP loss weight 3, L1 weight 1,
+ * no identity loss, lr 8e-6) in either gradient mode: its generation steps, losses,
+ * backward passes and Adam steps. FLOPs: S_gen UNet forwards and their backwards (CLIP's,
+ * a few per cent, not counted). */
+static int finetune_row(ft_grad_mode mode, const bench_options *o, row_result *r)
+{
+    finetune_case c = {0};
+    const ft_config config = {.t0 = INVERT_T0, .steps = FINETUNE_STEPS, .clip_weight = 3,
+                              .l1_weight = 1, .loss_form = FT_CLIP_LOSS_LOG,
+                              .grad_mode = mode, .learning_rate = 8e-6};
+    const char *data = getenv("DC_CLIP_DATA");
+    char vocab[1024];
+    snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", data ? data : ".");
+    const int64_t shape[4] = {1, 3, SIZE, SIZE};
+    int st = load_unet(&c.unet, 0, DC_FLOAT32);
+    double flops = st == DC_OK ? forward_flops(&c.unet) : -1;
+    if (flops >= 0)
+        st = load_clip(&c.clip, DC_FLOAT32);
+    if (st == DC_OK)
+        st = nn_tokenizer_load(&c.clip.tokenizer, vocab);
+    if (st == DC_OK)
+        st = ct_randn(&c.x_lat, DC_FLOAT32, 4, shape, CT_CPU);
+    if (st == DC_OK)
+        st = ft_trainer_init(&c.trainer, c.unet.net, c.clip.clip, c.clip.tokenizer, NULL,
+                             &c.unet.schedule, &config);
+    if (st == DC_OK)
+        st = ft_trainer_begin(&c.trainer, "face", "angry face");
+    if (st == DC_OK && flops >= 0) {
+        r->flops = 3 * FINETUNE_STEPS * flops;
+        /* The warm-up is a first image: Adam's state exists from then on. */
+        r->ms = median_ms(run_finetune_step, NULL, &c, o->runs, 1);
+    }
+    ft_trainer_free(&c.trainer);
+    ct_free(c.x_lat);
+    free_clip(&c.clip);
+    free_unet(&c.unet);
+    return st == DC_OK && flops >= 0 && r->ms >= 0 ? DC_OK : -1;
+}
+
+static int finetune_full(dc_dtype d, const bench_options *o, row_result *r)
+{
+    (void)d;
+    return finetune_row(FT_GRAD_FULL, o, r);
+}
+static int finetune_per_step(dc_dtype d, const bench_options *o, row_result *r)
+{
+    (void)d;
+    return finetune_row(FT_GRAD_PER_STEP, o, r);
+}
+
 /* ---- the reference ---- */
 
 static int sgemm(dc_dtype dtype, const bench_options *o, row_result *r)
@@ -310,6 +383,8 @@ static const row_spec rows[] = {
     {"adm-forward", "AFHQ ADM UNet forward", F32 | BF16, adm_forward, 1},
     {"adm-backward", "AFHQ ADM UNet forward+backward", F32, adm_backward, 0},
     {"adm-invert", "AFHQ ADM DDIM inversion", F32 | BF16, adm_invert, 1},
+    {"finetune-full", "fine-tuning image, S_gen 6, full gradient", F32, finetune_full, 0},
+    {"finetune-step", "fine-tuning image, S_gen 6, per-step", F32, finetune_per_step, 0},
     {"clip-image", "CLIP ViT-B/16 image encode", F32, clip_image, 0},
     {"clip-text", "CLIP text direction (79 templates x 2)", F32, clip_text_direction, 0},
 };
@@ -321,6 +396,94 @@ static const row_spec *find_row(const char *key, size_t len)
         if (strlen(rows[i].key) == len && strncmp(rows[i].key, key, len) == 0)
             return &rows[i];
     return NULL;
+}
+
+/* ---- serving a comparison ---- */
+
+/* One step k -> k+1 of the DDIM inversion of c->x to INVERT_T0 in `steps` steps (the loop of
+ * df_ddim_invert, one pair per call), replacing *x. */
+static int invert_step(unet_case *c, int steps, int k, ct_tensor **x)
+{
+    int *seq = malloc((size_t)steps * sizeof *seq);
+    size_t count;
+    if (!seq)
+        return dci_err(DC_ENOMEM, "out of memory");
+    int st = df_step_sequence(INVERT_T0, steps, seq, (size_t)steps, &count);
+    df_step_pair pair = {.t = seq[k], .t_next = seq[k + 1]};
+    free(seq);
+    DCI_TRY(st);
+    df_step_params p = {.sampler = DF_SAMPLER_DDIM, .eta = 0.0};
+    ct_scope *scope = NULL;
+    ct_tensor *next = NULL;
+    DCI_TRY(ct_inference_mode_begin(&scope));
+    st = df_run_steps(&c->schedule, nn_unet_eps, c->net, *x, &pair, 1, &p, 0, NULL, NULL,
+                          &next);
+    ct_scope_end(scope);
+    DCI_TRY(st);
+    ct_free(*x);
+    *x = next;
+    return DC_OK;
+}
+
+/* --serve ddpm:DTYPE (or adm:DTYPE): loads the UNet, runs one untimed forward, then answers
+ * commands on stdin, one result line each, so that compare_pytorch.py can alternate single
+ * calls with PyTorch's while both models stay loaded:
+ *   forward          one timed forward
+ *   sgemm            the median of 7 sgemm products
+ *   invert-begin S   starts a DDIM inversion of S steps from the benchmark's input
+ *   invert-next      times its next step (S - 1 in all)
+ * Results are "bench-result MS FLOPS RSS_MIB"; an unknown command ends the server. */
+static int serve(const char *spec)
+{
+    const char *colon = strchr(spec, ':');
+    int adm = colon && strncmp(spec, "adm:", 4) == 0;
+    if (!colon || (!adm && strncmp(spec, "ddpm:", 5) != 0) ||
+        (strcmp(colon + 1, "float32") != 0 && strcmp(colon + 1, "bfloat16") != 0)) {
+        fprintf(stderr, "bench: --serve ddpm|adm:float32|bfloat16, not '%s'\n", spec);
+        return 2;
+    }
+    ct_manual_seed(0);
+    unet_case c = {0};
+    int st = load_unet(&c, adm, strcmp(colon + 1, "bfloat16") == 0 ? DC_BFLOAT16 : DC_FLOAT32);
+    double flops = st == DC_OK ? forward_flops(&c) : -1;
+    ct_tensor *x = NULL;
+    int steps = 0, k = 0;
+    char line[128];
+    printf("ready\n");
+    fflush(stdout);
+    while (flops >= 0 && fgets(line, sizeof line, stdin)) {
+        double ms = -1, done_flops = flops;
+        if (strcmp(line, "forward\n") == 0) {
+            ms = timed_call(run_forward, &c, 0);
+        } else if (strcmp(line, "sgemm\n") == 0) {
+            ms = sgemm_ms(SGEMM_N, 7);
+            done_flops = 2.0 * SGEMM_N * SGEMM_N * SGEMM_N;
+        } else if (sscanf(line, "invert-begin %d", &steps) == 1 && steps >= 2) {
+            ct_free(x);
+            x = NULL;
+            k = 0;
+            ms = ct_clone(&x, c.x) == DC_OK ? 0 : -1;
+            done_flops = 0;
+        } else if (strcmp(line, "invert-next\n") == 0 && x && k + 1 < steps) {
+            double start = now_ms();
+            if (invert_step(&c, steps, k++, &x) == DC_OK)
+                ms = now_ms() - start;
+        } else {
+            break;
+        }
+        if (ms < 0) {
+            fprintf(stderr, "bench: %s: %s", line, dc_last_error());
+            st = -1;
+            break;
+        }
+        printf("bench-result %.3f %.6g %.1f\n", ms, done_flops, peak_rss_mib());
+        fflush(stdout);
+    }
+    if (flops < 0)
+        fprintf(stderr, "bench: %s: %s\n", spec, dc_last_error());
+    ct_free(x);
+    free_unet(&c);
+    return st == DC_OK && flops >= 0 ? 0 : 1;
 }
 
 /* --row KEY:DTYPE: runs one cell and prints "bench-result MS FLOPS RSS_MIB". */
@@ -605,7 +768,7 @@ static int run_table(const bench_options *o, const char *only, const char *markd
 int main(int argc, char **argv)
 {
     bench_options o = {.runs = 3, .invert_steps = 40};
-    const char *row = NULL, *only = NULL, *markdown = NULL;
+    const char *row = NULL, *only = NULL, *markdown = NULL, *server = NULL;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(arg, "--runs") == 0 && value)
@@ -620,10 +783,12 @@ int main(int argc, char **argv)
             markdown = value, i++;
         else if (strcmp(arg, "--out") == 0 && value)
             o.out = value, i++;
+        else if (strcmp(arg, "--serve") == 0 && value)
+            server = value, i++;
         else {
             fprintf(stderr, "usage: bench [--runs N] [--invert-steps N] [--only KEY,...] "
                             "[--markdown FILE] | bench --row KEY:DTYPE [--runs N] "
-                            "[--invert-steps N] [--out FILE]\n");
+                            "[--invert-steps N] [--out FILE] | bench --serve ddpm|adm:DTYPE\n");
             return 2;
         }
     }
@@ -631,5 +796,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: runs must be 1..%d and invert steps >= 2\n", BENCH_MAX_RUNS);
         return 2;
     }
+    if (server)
+        return serve(server);
     return row ? run_one(row, &o) : run_table(&o, only, markdown);
 }
