@@ -1,7 +1,10 @@
 # libdiffclip build. `make deps` installs what the build and tests need (Debian 12);
 # `make` builds lib/ and build/bin/diffclip; `make test` runs unit and golden tests, then the
 # Python, Rust and C++ bindings' tests (`make test-python`, `test-rust`, `test-cpp`: one of them);
-# `make bench` builds and runs the benchmark programs test/bench/*.c (never run by make test);
+# `make bench` builds and runs the benchmark (test/bench/bench.c; never run by make test) and
+# prints one table; BENCH_DOC=docs/performance.md also writes it there, BENCH_ARGS passes options
+# (--runs N, --invert-steps N, --only KEY,...). `make bench-compare` times the same network in
+# PyTorch eager and libdiffclip, alternating (test/bench/compare_pytorch.py, Debian's torch).
 # `make demo` fine-tunes the tiny golden model on real photographs and edits them (build/demo/).
 #   LIBTORCH=dir   build against an official or pip LibTorch (2.x, CUDA) instead of Debian's
 #   GOLDEN=dir     conformance cases (default ../shared/golden)
@@ -95,11 +98,11 @@ GOLDEN_SRCS  := $(sort $(wildcard test/golden/*.c))
 TEST_BINS    := $(UNIT_SRCS:test/%.c=$(BUILD)/test/%) $(GOLDEN_SRCS:test/%.c=$(BUILD)/test/%)
 TEST_SCRIPTS := $(sort $(wildcard test/scripts/*.sh))
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
-BENCH_SRCS   := $(sort $(wildcard test/bench/*.c))
-BENCH_BINS   := $(BENCH_SRCS:test/bench/%.c=$(BUILD)/bench/%)
+BENCH        := $(BUILD)/bench/bench
 
 .PHONY: all deps faceapi test test-python test-rust test-cpp test-sanitize test-tsan tsan-run fuzz \
-        bench demo install uninstall clean unicode-tables check-abi abi-baseline cli-docs
+        bench bench-compare demo install uninstall clean unicode-tables check-abi abi-baseline \
+        cli-docs
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -133,8 +136,8 @@ $(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 
-# Benchmarks are programs over the static library, run one after another by `make bench`.
-$(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(STATIC_LIB)
+# The benchmark is a program over the static library.
+$(BENCH): $(BUILD)/obj/test/bench/bench.o $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CXX) -o $@ $< $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 
@@ -202,8 +205,14 @@ test-python test-rust test-cpp: test-%: all
 demo: all
 	sh tools/demo.sh $(CLI) $(GOLDEN) $(CLIP_DATA) $(BUILD)/demo
 
-bench: $(BENCH_BINS)
-	@for b in $(BENCH_BINS); do echo "== $$b"; DC_CLIP_DATA=$(CLIP_DATA) $$b || exit 1; done
+BENCH_ARGS    ?=
+BENCH_DOC     ?=
+COMPARE_ARGS  ?=
+bench: $(BENCH)
+	DC_CLIP_DATA=$(CLIP_DATA) $(BENCH) $(BENCH_ARGS) $(if $(BENCH_DOC),--markdown $(BENCH_DOC))
+
+bench-compare: $(BENCH)
+	$(PYTHON) test/bench/compare_pytorch.py --bench $(BENCH) $(COMPARE_ARGS)
 
 # ---- fuzzing: the pure-C readers (no LibTorch) built with clang's libFuzzer, ASan and UBSan ----
 FUZZ_CC       ?= clang

@@ -205,14 +205,22 @@ typedef enum dc_model_family { DC_MODEL_DDPM = 0, DC_MODEL_ADM = 1 } dc_model_fa
 typedef struct dc_model_options {
     unsigned version;
     const char *device;      /* "cpu", "cuda", "cuda:N" or "auto" (default: "auto") */
-    dc_dtype dtype;          /* DC_FLOAT32 (default), DC_FLOAT16 or DC_BFLOAT16 */
+    /* DC_FLOAT32 (default), DC_BFLOAT16 (the CPU, where AVX512-BF16 makes it about twice as
+     * fast, or CUDA) or DC_FLOAT16 (CUDA only): the dtype the UNet computes in. Inversion and
+     * generation keep the latent and the step maths in float32 (docs/performance.md gives
+     * the differences from float32). */
+    dc_dtype dtype;
     int image_size;          /* 0: inferred (8 * 2^(levels - 1), true of every published model) */
     int head_channels;       /* ADM channels per attention head; 0: 64, as published */
 } dc_model_options;
 
 DC_API void dc_model_options_init(dc_model_options *options, unsigned version);
 
-/* Loads a diffusion model from any checkpoint container; `options` may be NULL. */
+/* Loads a diffusion model from any checkpoint container; `options` may be NULL. The weights of
+ * a loaded model are immutable: loading the same unchanged file (same device, inode, size and
+ * modification time) with the same options again returns a handle that shares them, so that
+ * several handles on one base model hold its weights once. Handles sharing weights may still
+ * be used on different threads concurrently. */
 DC_API dc_status dc_model_load(dc_model **out, const char *path,
                                const dc_model_options *options);
 DC_API void dc_model_free(dc_model *model);

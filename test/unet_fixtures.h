@@ -113,7 +113,7 @@ static void ddpm_attn(sd_builder *b, const char *p, int64_t c)
 }
 
 /* Model.__init__: state-dict order is temb, conv_in, down, mid, up (level 0 first), end. */
-static void build_ddpm(sd_builder *b, const ddpm_config *c)
+static inline void build_ddpm(sd_builder *b, const ddpm_config *c)
 {
     char n[200];
     int64_t ch = c->ch, temb = 4 * ch;
@@ -193,7 +193,7 @@ static void adm_attn(sd_builder *b, const char *p, int64_t c)
     snprintf(n, sizeof n, "%s.proj_out", p), add_layer(b, n, 3, c, c, 1);
 }
 
-static void build_adm(sd_builder *b, const adm_config *c)
+static inline void build_adm(sd_builder *b, const adm_config *c)
 {
     char n[200];
     int64_t mc = c->mc, emb = 4 * mc, chans[64];

@@ -11,8 +11,13 @@
 #include "../nn/unet.h"
 #include "diffclip.h"
 
+typedef struct api_shared_net api_shared_net;
+
 struct dc_model {
+    /* The weights, read only: they may be shared with other handles (`shared`, NULL when
+     * this handle owns them alone). */
     nn_unet *net;
+    api_shared_net *shared;
     char *path;
     /* Identifies the weights for latent caches (names, shapes and data of the file). */
     char fingerprint[LATENT_CACHE_FINGERPRINT_SIZE];

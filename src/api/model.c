@@ -1,7 +1,10 @@
-/* dc_model: a diffusion UNet loaded from a checkpoint. */
+/* dc_model: a diffusion UNet loaded from a checkpoint. Handles of the same unchanged file
+ * loaded with the same options share one set of weights. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "convert.h"
 #include "error.h"
@@ -31,6 +34,104 @@ int api_fingerprint_state_dict(const io_state_dict *sd, char *out)
     return DC_OK;
 }
 
+/* ---- weights shared between handles ---- */
+
+/* What makes two loads the same: the file (device, inode, size, modification time) and the
+ * options that shape the weights. */
+typedef struct model_key {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    int device;
+    dc_dtype dtype;
+    int image_size, head_channels;
+} model_key;
+
+struct api_shared_net {
+    api_shared_net *next;
+    model_key key;
+    nn_unet *net;
+    char fingerprint[LATENT_CACHE_FINGERPRINT_SIZE];
+    size_t refs;
+};
+
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static api_shared_net *shared_nets;
+
+static int file_key(const char *path, model_key *key)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    key->dev = st.st_dev;
+    key->ino = st.st_ino;
+    key->size = st.st_size;
+    key->mtime = st.st_mtim;
+    return 1;
+}
+
+static int same_key(const model_key *a, const model_key *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+           a->device == b->device && a->dtype == b->dtype && a->image_size == b->image_size &&
+           a->head_channels == b->head_channels;
+}
+
+/* Gives m the weights of an earlier load with this key; whether there was one. */
+static int share_existing(dc_model *m, const model_key *key)
+{
+    pthread_mutex_lock(&shared_lock);
+    api_shared_net *s = shared_nets;
+    while (s && !same_key(&s->key, key))
+        s = s->next;
+    if (s) {
+        s->refs++;
+        m->shared = s;
+        m->net = s->net;
+        memcpy(m->fingerprint, s->fingerprint, sizeof m->fingerprint);
+    }
+    pthread_mutex_unlock(&shared_lock);
+    return s != NULL;
+}
+
+/* Makes m's freshly loaded weights available to later loads with this key. Without memory
+ * for the entry, m keeps them to itself. */
+static void offer_shared(dc_model *m, const model_key *key)
+{
+    api_shared_net *s = calloc(1, sizeof *s);
+    if (!s)
+        return;
+    s->key = *key;
+    s->net = m->net;
+    memcpy(s->fingerprint, m->fingerprint, sizeof s->fingerprint);
+    s->refs = 1;
+    pthread_mutex_lock(&shared_lock);
+    s->next = shared_nets;
+    shared_nets = s;
+    pthread_mutex_unlock(&shared_lock);
+    m->shared = s;
+}
+
+/* Drops m's reference; the last one frees the weights. */
+static void release_shared(api_shared_net *s)
+{
+    pthread_mutex_lock(&shared_lock);
+    int last = --s->refs == 0;
+    if (last) {
+        api_shared_net **p = &shared_nets;
+        while (*p != s)
+            p = &(*p)->next;
+        *p = s->next;
+    }
+    pthread_mutex_unlock(&shared_lock);
+    if (last) {
+        nn_unet_free(s->net);
+        free(s);
+    }
+}
+
 DC_API dc_status dc_model_load(dc_model **out, const char *path, const dc_model_options *options)
 {
     if (!out || !path)
@@ -47,11 +148,21 @@ DC_API dc_status dc_model_load(dc_model **out, const char *path, const dc_model_
         return dci_err(DC_EINVAL, "%s: a model computes in float32, float16 or bfloat16", path);
     int device;
     DCI_TRY(api_parse_device(o.device, "auto", &device));
+    if (o.dtype == DC_FLOAT16 && device == CT_CPU)
+        return dci_err(DC_EINVAL, "%s: float16 needs a CUDA device (LibTorch has no float16 "
+                       "convolution on the CPU); use bfloat16 there", path);
 
     dc_model *m = calloc(1, sizeof *m);
     if (!m || !(m->path = strdup(path))) {
         free(m);
         return dci_err(DC_ENOMEM, "%s: out of memory", path);
+    }
+    model_key before = {.device = device, .dtype = o.dtype, .image_size = o.image_size,
+                        .head_channels = o.head_channels};
+    int known = file_key(path, &before);
+    if (known && share_existing(m, &before)) {
+        *out = m;
+        return DC_OK;
     }
     io_state_dict sd = {0};
     int status = io_checkpoint_read_file(path, &sd);
@@ -67,6 +178,10 @@ DC_API dc_status dc_model_load(dc_model **out, const char *path, const dc_model_
         dc_model_free(m);
         return (dc_status)status;
     }
+    /* Shared only when the file did not change while it was read. */
+    model_key after = before;
+    if (known && file_key(path, &after) && same_key(&before, &after))
+        offer_shared(m, &before);
     *out = m;
     return DC_OK;
 }
@@ -75,7 +190,10 @@ DC_API void dc_model_free(dc_model *model)
 {
     if (!model)
         return;
-    nn_unet_free(model->net);
+    if (model->shared)
+        release_shared(model->shared);
+    else
+        nn_unet_free(model->net);
     free(model->path);
     free(model);
 }

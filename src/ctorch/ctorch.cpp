@@ -129,7 +129,10 @@ static thread_local int applied_threads = 0;
 
 void ensure_threads()
 {
-    std::call_once(threads_once, [] { wanted_threads.store(default_threads()); });
+    std::call_once(threads_once, [] {
+        wanted_threads.store(default_threads());
+        install_cpu_allocator();
+    });
     int n = wanted_threads.load(std::memory_order_relaxed);
     if (applied_threads != n) {
         at::set_num_threads(n);
@@ -636,6 +639,27 @@ extern "C" int ct_add_(ct_tensor *t, const ct_tensor *other, double alpha)
     return guarded(__func__, [&] {
         c10::NoGradGuard no_grad;
         t->t.add_(other->t, alpha);
+        return static_cast<int>(DC_OK);
+    });
+}
+
+extern "C" int ct_mul_(ct_tensor *t, const ct_tensor *other)
+{
+    CT_REQUIRE(t);
+    CT_REQUIRE(other);
+    return guarded(__func__, [&] {
+        c10::NoGradGuard no_grad;
+        t->t.mul_(other->t);
+        return static_cast<int>(DC_OK);
+    });
+}
+
+extern "C" int ct_silu_(ct_tensor *t)
+{
+    CT_REQUIRE(t);
+    return guarded(__func__, [&] {
+        c10::NoGradGuard no_grad;
+        at::silu_(t->t);
         return static_cast<int>(DC_OK);
     });
 }

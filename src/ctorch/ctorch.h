@@ -34,8 +34,12 @@ typedef struct ct_tensor ct_tensor;
 enum { CT_CPU = -1 };
 
 /* ---- runtime ---- */
-/* n <= 0: number of online cores. Called once with the default (DIFFCLIP_NUM_THREADS or the
- * core count) before the first tensor is made. */
+/* Before the first tensor is made, ctorch sets the thread count to its default
+ * (DIFFCLIP_NUM_THREADS or the core count) and installs a caching CPU allocator for LibTorch:
+ * freed blocks of 16 MiB or more are kept (up to DIFFCLIP_CPU_CACHE_MB, default 1024; 0 keeps
+ * LibTorch's allocator) for the next request of the same size, so that repeated model calls
+ * reuse their memory instead of faulting in fresh pages. */
+/* n <= 0: number of online cores. */
 int ct_set_num_threads(int n);
 int ct_get_num_threads(void);
 int ct_cuda_available(void);
@@ -189,6 +193,8 @@ int ct_cosine_similarity(ct_tensor **out, const ct_tensor *a, const ct_tensor *b
 int ct_copy_(ct_tensor *dst, const ct_tensor *src);
 int ct_mul_scalar_(ct_tensor *t, double s);
 int ct_add_(ct_tensor *t, const ct_tensor *other, double alpha);  /* t += alpha * other */
+int ct_mul_(ct_tensor *t, const ct_tensor *other);                /* t *= other */
+int ct_silu_(ct_tensor *t);
 
 /* ---- Adam, as torch.optim.Adam (single-tensor path, amsgrad off) ---- */
 typedef struct ct_adam ct_adam;

@@ -34,8 +34,12 @@ struct failure {
 };
 
 /* Applies the process-wide thread count to the calling thread (OpenMP keeps it per thread)
- * after setting the default once. Called at every entry that may run tensor work. */
+ * after setting the default and installing the CPU allocator once. Called at every entry
+ * that may run tensor work. */
 void ensure_threads();
+
+/* Installs the caching CPU allocator (allocator.cpp) unless DIFFCLIP_CPU_CACHE_MB is 0. */
+void install_cpu_allocator();
 
 /* Converts the exception in flight into a status and a message naming `fn`. */
 int status_from_exception(const char *fn) noexcept;

@@ -317,18 +317,18 @@ static int resblock_forward(const adm_net *net, const adm_resblock *b, const ct_
         DCI_TRY(ct_narrow(&shift, e4, 1, b->out_channels, b->out_channels));
         DCI_TRY(unet_gn(&h, h, &b->out_norm, ADM_GN_EPS));
         DCI_TRY(ct_add_scalar(&scale, scale, 1.0));
-        DCI_TRY(ct_mul(&h, h, scale));
-        DCI_TRY(ct_add(&h, h, shift));
-        DCI_TRY(ct_silu(&h, h));
+        DCI_TRY(unet_mul(&h, h, scale));
+        DCI_TRY(unet_add(&h, h, shift));
+        DCI_TRY(unet_silu(&h, h));
     } else {
-        DCI_TRY(ct_add(&h, h, e4));
+        DCI_TRY(unet_add(&h, h, e4));
         DCI_TRY(unet_gn_silu(&h, h, &b->out_norm, ADM_GN_EPS));
     }
     DCI_TRY(unet_conv(&h, h, &b->out_conv, 1, 1));
     skip = skip_in;
     if (b->skip.w)
         DCI_TRY(unet_conv(&skip, skip_in, &b->skip, 1, 0));
-    return ct_add(out, skip, h);
+    return unet_add(out, h, skip);
 }
 
 /* AttentionBlock with QKVAttentionLegacy: the 3C qkv channels are per head [q, k, v], and
@@ -365,7 +365,7 @@ static int attn_forward(const adm_attn *a, const ct_tensor *x, ct_tensor **out)
     DCI_TRY(ct_bmm(&h, v, w));                          /* (b, ch, t) */
     DCI_TRY(ct_reshape(&h, h, 3, flat));
     DCI_TRY(ct_conv1d(&h, h, a->proj_out.w, a->proj_out.b, 1, 0));
-    DCI_TRY(ct_add(&h, xf, h));
+    DCI_TRY(unet_add(&h, h, xf));
     return ct_reshape(out, h, 4, image);
 }
 

@@ -206,13 +206,13 @@ static int resblock_forward(const ddpm_resblock *b, const ct_tensor *x,
     DCI_TRY(ct_linear(&proj, temb_act, b->temb_proj.w, b->temb_proj.b));
     int64_t shape[4] = {ct_size(proj, 0), ct_size(proj, 1), 1, 1};
     DCI_TRY(ct_reshape(&proj4, proj, 4, shape));
-    DCI_TRY(ct_add(&h, h, proj4));
+    DCI_TRY(unet_add(&h, h, proj4));
     DCI_TRY(unet_gn_silu(&h, h, &b->norm2, DDPM_GN_EPS));
     DCI_TRY(unet_conv(&h, h, &b->conv2, 1, 1));
     skip = (ct_tensor *)x;
     if (b->nin_shortcut.w)
         DCI_TRY(unet_conv(&skip, x, &b->nin_shortcut, 1, 0));
-    return ct_add(out, skip, h);
+    return unet_add(out, h, skip);
 }
 
 /* Single-head attention over the H*W positions, as AttnBlock.forward. */
@@ -237,7 +237,7 @@ static int attn_forward(const ddpm_attn *a, const ct_tensor *x, ct_tensor **out)
     DCI_TRY(ct_bmm(&h, v, w));                          /* (n, c, hw_q) */
     DCI_TRY(ct_reshape(&h, h, 4, image));
     DCI_TRY(unet_conv(&h, h, &a->proj_out, 1, 0));
-    return ct_add(out, x, h);
+    return unet_add(out, h, x);
 }
 
 /* One res block and its attention block in their own pool. */

@@ -142,6 +142,15 @@ int unet_take(unet_loader *L, ct_tensor **out, const char *name, int ndim,
         if (status != DC_OK)
             return status;
     }
+    if (ndim == 4) {
+        /* Convolution weights channels-last, as the activations (see forward_in_pool). */
+        ct_tensor *cl = NULL;
+        int status = ct_to_channels_last(&cl, dev);
+        ct_free(dev);
+        if (status != DC_OK)
+            return status;
+        dev = cl;
+    }
     m->tensors[k->index] = dev;
     L->used[k->index] = 1;
     *out = dev;
@@ -197,16 +206,71 @@ int unet_pool_end(size_t mark, int status, ct_tensor **result)
     return status;
 }
 
+/* GroupNorm (then SiLU when `silu`) computed in float32 whatever x's dtype, the result in
+ * x's dtype: LibTorch 1.13's bfloat16 GroupNorm on channels-last tensors loses most of its
+ * precision (an error of 0.8 on unit-scale data, docs/performance.md), and guided-diffusion's
+ * GroupNorm32 computes in float32 too. */
+static int group_norm(ct_tensor **out, const ct_tensor *x, const unet_affine *a, double eps,
+                      int silu)
+{
+    dc_dtype dtype = ct_dtype(x);
+    int device = ct_device(x);
+    ct_tensor *h;
+    if (dtype == DC_FLOAT32 || dtype == DC_FLOAT64) {
+        DCI_TRY(ct_group_norm(&h, x, UNET_GROUPS, a->w, a->b, eps));
+        if (!silu) {
+            *out = h;
+            return DC_OK;
+        }
+        return unet_silu(out, h);
+    }
+    ct_tensor *x32, *w32, *b32;
+    DCI_TRY(ct_to(&x32, x, DC_FLOAT32, device));
+    DCI_TRY(ct_to(&w32, a->w, DC_FLOAT32, device));
+    DCI_TRY(ct_to(&b32, a->b, DC_FLOAT32, device));
+    DCI_TRY(ct_group_norm(&h, x32, UNET_GROUPS, w32, b32, eps));
+    if (silu)
+        DCI_TRY(unet_silu(&h, h));
+    return ct_to(out, h, dtype, device);
+}
+
 int unet_gn(ct_tensor **out, const ct_tensor *x, const unet_affine *a, double eps)
 {
-    return ct_group_norm(out, x, UNET_GROUPS, a->w, a->b, eps);
+    return group_norm(out, x, a, eps, 0);
 }
 
 int unet_gn_silu(ct_tensor **out, const ct_tensor *x, const unet_affine *a, double eps)
 {
-    ct_tensor *h;
-    DCI_TRY(unet_gn(&h, x, a, eps));
-    return ct_silu(out, h);
+    return group_norm(out, x, a, eps, 1);
+}
+
+/* Outside autograd nothing keeps a fresh result for a backward pass: update it in place,
+ * which saves an allocation and a pass over memory per op. */
+int unet_silu(ct_tensor **out, ct_tensor *fresh)
+{
+    if (ct_grad_enabled())
+        return ct_silu(out, fresh);
+    DCI_TRY(ct_silu_(fresh));
+    *out = fresh;
+    return DC_OK;
+}
+
+int unet_add(ct_tensor **out, ct_tensor *fresh, const ct_tensor *other)
+{
+    if (ct_grad_enabled())
+        return ct_add(out, fresh, other);
+    DCI_TRY(ct_add_(fresh, other, 1.0));
+    *out = fresh;
+    return DC_OK;
+}
+
+int unet_mul(ct_tensor **out, ct_tensor *fresh, const ct_tensor *other)
+{
+    if (ct_grad_enabled())
+        return ct_mul(out, fresh, other);
+    DCI_TRY(ct_mul_(fresh, other));
+    *out = fresh;
+    return DC_OK;
 }
 
 int unet_conv(ct_tensor **out, const ct_tensor *x, const unet_affine *a, int stride,
@@ -523,14 +587,18 @@ static int check_inputs(const nn_unet *m, const ct_tensor *x, const ct_tensor *t
     return DC_OK;
 }
 
+/* The activations are channels-last (NHWC in memory) from the input on, so that oneDNN's
+ * convolutions read and write them without reordering to and from their blocked layout;
+ * the output is handed back contiguous (NCHW), in x's dtype. */
 static int forward_in_pool(nn_unet *m, const ct_tensor *x, const ct_tensor *t, ct_tensor **out)
 {
-    const ct_tensor *xin = x, *tin = t;
-    ct_tensor *moved, *y;
-    if (ct_dtype(x) != m->dtype || ct_device(x) != m->device) {
+    const ct_tensor *tin = t;
+    ct_tensor *xin, *moved, *y;
+    if (ct_dtype(x) != m->dtype || ct_device(x) != m->device)
         DCI_TRY(ct_to(&moved, x, m->dtype, m->device));
-        xin = moved;
-    }
+    else
+        moved = (ct_tensor *)x;
+    DCI_TRY(ct_to_channels_last(&xin, moved));
     if (ct_dtype(t) != DC_FLOAT32 || ct_device(t) != m->device) {
         DCI_TRY(ct_to(&moved, t, DC_FLOAT32, m->device));
         tin = moved;
@@ -540,9 +608,8 @@ static int forward_in_pool(nn_unet *m, const ct_tensor *x, const ct_tensor *t, c
     else
         DCI_TRY(adm_unet_forward(m, xin, tin, &y));
     if (ct_dtype(y) != ct_dtype(x))
-        return ct_to(out, y, ct_dtype(x), ct_device(y));
-    *out = y;
-    return DC_OK;
+        DCI_TRY(ct_to(&y, y, ct_dtype(x), ct_device(y)));
+    return ct_contiguous(out, y);
 }
 
 int nn_unet_forward(nn_unet *m, const ct_tensor *x, const ct_tensor *t, ct_tensor **out)

@@ -63,8 +63,14 @@ const char *unet_name(char *buf, const char *fmt, ...) __attribute__((format(pri
 int unet_count(const unet_loader *L, const char *fmt, int max, int *count);
 
 /* ---- layers (new handles in the current pool) ---- */
+/* GroupNorm (32 groups), and GroupNorm then SiLU, computed in float32 for any x dtype. */
 int unet_gn(ct_tensor **out, const ct_tensor *x, const unet_affine *a, double eps);
 int unet_gn_silu(ct_tensor **out, const ct_tensor *x, const unet_affine *a, double eps);
+/* silu(fresh), fresh + other, fresh * other, where `fresh` is an intermediate result that
+ * nothing else uses: outside autograd it is updated in place and becomes *out. */
+int unet_silu(ct_tensor **out, ct_tensor *fresh);
+int unet_add(ct_tensor **out, ct_tensor *fresh, const ct_tensor *other);
+int unet_mul(ct_tensor **out, ct_tensor *fresh, const ct_tensor *other);
 int unet_conv(ct_tensor **out, const ct_tensor *x, const unet_affine *a, int stride,
               int padding);
 /* Sinusoidal embedding of t (N) float32 -> (N, dim): the DDPM form ([sin, cos], frequency

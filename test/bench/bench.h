@@ -1,5 +1,5 @@
-/* What the benchmark programs share: timing medians, the sgemm reference, the table rows
- * and the peak RSS (header-only: each benchmark is one program). */
+/* What the benchmark rows share: timing medians, the sgemm reference and the peak RSS
+ * (header-only: the benchmark is one program). */
 #ifndef DC_TEST_BENCH_BENCH_H
 #define DC_TEST_BENCH_BENCH_H
 
@@ -10,6 +10,7 @@
 
 #include "ctorch/ctorch.h"
 
+enum { BENCH_MAX_RUNS = 16 };
 
 static double now_ms(void)
 {
@@ -26,28 +27,36 @@ static int compare_doubles(const void *a, const void *b)
 
 typedef int (*bench_fn)(void *context);
 
-/* The median of `runs` (at most 16) timed calls after one untimed warm-up, in ms, each in a
- * pool and in inference mode (grad 0) or with autograd on (grad 1); < 0 on failure. */
-static double median_ms(bench_fn fn, void *context, int runs, int grad)
+/* One call of fn in a pool, in inference mode (grad 0) or with autograd on (grad 1); its
+ * time in ms, < 0 on failure. */
+static double timed_call(bench_fn fn, void *context, int grad)
 {
-    double times[16];
-    if (runs > 16)
-        runs = 16;
-    for (int i = -1; i < runs; i++) {
-        ct_scope *scope = NULL;
-        if ((grad ? ct_grad_mode_begin(&scope, 1) : ct_inference_mode_begin(&scope)) != DC_OK)
+    ct_scope *scope = NULL;
+    if ((grad ? ct_grad_mode_begin(&scope, 1) : ct_inference_mode_begin(&scope)) != DC_OK)
+        return -1;
+    size_t mark = ct_pool_begin();
+    double start = now_ms();
+    int st = fn(context);
+    double elapsed = now_ms() - start;
+    ct_pool_end(mark, NULL, 0);
+    ct_scope_end(scope);
+    return st == DC_OK ? elapsed : -1;
+}
+
+/* The median of `runs` (at most BENCH_MAX_RUNS) timed calls of fn after one untimed call of
+ * warmup (fn itself when NULL), in ms; < 0 on failure. */
+static double median_ms(bench_fn fn, bench_fn warmup, void *context, int runs, int grad)
+{
+    double times[BENCH_MAX_RUNS];
+    if (runs > BENCH_MAX_RUNS)
+        runs = BENCH_MAX_RUNS;
+    if (runs < 1)
+        runs = 1;
+    if (timed_call(warmup ? warmup : fn, context, grad) < 0)
+        return -1;
+    for (int i = 0; i < runs; i++)
+        if ((times[i] = timed_call(fn, context, grad)) < 0)
             return -1;
-        size_t mark = ct_pool_begin();
-        double start = now_ms();
-        int st = fn(context);
-        double elapsed = now_ms() - start;
-        ct_pool_end(mark, NULL, 0);
-        ct_scope_end(scope);
-        if (st != DC_OK)
-            return -1;
-        if (i >= 0)
-            times[i] = elapsed;
-    }
     qsort(times, (size_t)runs, sizeof *times, compare_doubles);
     return runs % 2 ? times[runs / 2] : 0.5 * (times[runs / 2 - 1] + times[runs / 2]);
 }
@@ -71,19 +80,10 @@ static double sgemm_ms(int n, int runs)
     double ms = -1;
     if (ct_randn(&g.a, DC_FLOAT32, 2, shape, CT_CPU) == DC_OK &&
         ct_randn(&g.b, DC_FLOAT32, 2, shape, CT_CPU) == DC_OK)
-        ms = median_ms(run_sgemm, &g, runs, 0);
+        ms = median_ms(run_sgemm, NULL, &g, runs, 0);
     ct_free(g.a);
     ct_free(g.b);
     return ms;
-}
-
-static void print_row(const char *what, double ms, double flops)
-{
-    if (ms < 0) {
-        printf("%-40s %12s   (%s)\n", what, "failed", dc_last_error());
-        return;
-    }
-    printf("%-40s %12.2f %10.2f %10.1f\n", what, ms, flops / 1e9, flops / (ms * 1e6));
 }
 
 static double peak_rss_mib(void)

@@ -1,0 +1,199 @@
+#!/usr/bin/python3
+"""libdiffclip against PyTorch eager on the same network, machine and thread count
+(`make bench-compare`; needs Debian's python3-torch, i.e. /usr/bin/python3).
+
+Two servers stay loaded side by side: libdiffclip's benchmark (`bench --serve ddpm:DTYPE`)
+and this script (`--serve DTYPE`), which runs the published DDPM UNet code (ddpm_torch.py),
+each with random weights of the CelebA-HQ shapes at 256x256, batch 1, after one untimed
+forward. The driver then alternates single calls between them (which goes first swaps every
+time): --rounds forwards each, and --rounds DDIM inversions of --invert-steps steps, run in
+lockstep one step at a time, each inversion's time being the sum of its steps. On a machine
+shared with other work the load then changes under both alike; the load average is printed
+at the start and the end. float32 first, then bfloat16 (model.bfloat16() for PyTorch: its CPU
+autocast fails on this network's GroupNorm in 1.13); the bfloat16 rows are also compared with
+PyTorch's float32. sgemm (OpenBLAS through at::mm, as both sides use it) is timed by the
+libdiffclip server in every forward round.
+"""
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def reply(ms, flops=0.0):
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print("bench-result %.3f %.6g %.1f" % (ms, flops, rss), flush=True)
+
+
+def torch_server(dtype, threads):
+    """The PyTorch side of the protocol of `bench --serve` (forward, invert-begin S,
+    invert-next)."""
+    import numpy as np
+    import torch
+    sys.path.insert(0, HERE)
+    import ddpm_torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    dt = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+    model = ddpm_torch.Model().eval().to(dt)
+    x = torch.randn(1, 3, 256, 256)
+    t = torch.full((1,), 500.0)
+    betas = torch.from_numpy(np.linspace(1e-4, 0.02, 1000, dtype=np.float64)).float()
+    with torch.no_grad():
+        model(x.to(dt), t)
+        print("ready", flush=True)
+        pairs, lat = [], None
+        for line in sys.stdin:
+            cmd = line.split()
+            start = time.perf_counter()
+            if cmd == ["forward"]:
+                model(x.to(dt), t)
+            elif cmd[0] == "invert-begin":
+                seq = [int(s) for s in np.linspace(0, 1, int(cmd[1])) * 500]
+                pairs, lat = list(zip(seq[:-1], seq[1:])), x.clone()
+            elif cmd == ["invert-next"] and pairs:
+                i, j = pairs.pop(0)
+                lat = ddpm_torch.ddim_step(model, betas, lat, torch.ones(1) * i,
+                                           torch.ones(1) * j)
+            else:
+                break
+            reply((time.perf_counter() - start) * 1e3)
+
+
+class Server:
+    def __init__(self, cmd, env=None):
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     env=env, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit("compare: %s did not start" % " ".join(cmd))
+
+    def ask(self, command):
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line.startswith("bench-result "):
+            raise SystemExit("compare: no answer to '%s'" % command)
+        return tuple(float(v) for v in line.split()[1:4])
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--bench", default="build/bench/bench", help="libdiffclip's bench program")
+    p.add_argument("--rounds", type=int, default=3, help="forwards and inversions per side")
+    p.add_argument("--invert-steps", type=int, default=40)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--markdown", help="write the table between <!-- compare-table --> markers")
+    p.add_argument("--serve", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.serve:
+        torch_server(a.serve, a.threads)
+        return
+
+    env = dict(os.environ, DIFFCLIP_NUM_THREADS=str(a.threads))
+    load_start = loadavg()
+    print("compare: CelebA-HQ DDPM UNet 256x256, batch 1, %d threads; load average %s"
+          % (a.threads, load_start), flush=True)
+    times, rss, flops, sgemm = {}, {}, {}, []
+
+    def record(key, side, server, command):
+        ms, fl, peak = server.ask(command)
+        rss[(key, side)] = max(rss.get((key, side), 0), peak)
+        if fl > 0 and side == "libdiffclip":
+            flops[key] = fl
+        return ms
+
+    for dtype in ("float32", "bfloat16"):
+        sides = [("libdiffclip", Server([a.bench, "--serve", "ddpm:" + dtype], env)),
+                 ("PyTorch", Server([sys.executable, os.path.abspath(__file__), "--serve",
+                                     dtype, "--threads", str(a.threads)]))]
+        ours = sides[0][1]
+        fwd, inv = ("forward", dtype), ("invert", dtype)
+        for r in range(a.rounds):
+            sgemm.append(ours.ask("sgemm")[0])
+            for side, server in (sides if r % 2 == 0 else sides[::-1]):
+                times.setdefault((fwd, side), []).append(record(fwd, side, server, "forward"))
+            print("  forward %s round %d: %s (load %s)" % (
+                dtype, r + 1, ", ".join("%s %.0f ms" % (s, times[(fwd, s)][-1])
+                                        for s, _ in sides), loadavg()), flush=True)
+        for r in range(a.rounds):
+            total = {side: 0.0 for side, _ in sides}
+            for side, server in sides:
+                server.ask("invert-begin %d" % a.invert_steps)
+            for k in range(a.invert_steps - 1):
+                for side, server in (sides if k % 2 == 0 else sides[::-1]):
+                    total[side] += record(inv, side, server, "invert-next")
+            for side, _ in sides:
+                times.setdefault((inv, side), []).append(total[side])
+            print("  %d-step inversion %s round %d: %s (load %s)" % (
+                a.invert_steps, dtype, r + 1,
+                ", ".join("%s %.0f ms" % (s, total[s]) for s, _ in sides), loadavg()),
+                flush=True)
+        flops[inv] = flops[fwd] * (a.invert_steps - 1)
+        for _, server in sides:
+            server.close()
+    load_end = loadavg()
+
+    def med(key, side):
+        return statistics.median(times[(key, side)])
+
+    sgemm_ms = statistics.median(sgemm)
+    sgemm_gflops = 2.0 * 1024 ** 3 / (sgemm_ms * 1e6)
+    names = {"forward": "UNet forward", "invert": "%d-step DDIM inversion" % a.invert_steps}
+    lines = ["| | libdiffclip ms | PyTorch ms | PyTorch / libdiffclip | "
+             "PyTorch float32 / libdiffclip | libdiffclip GFLOP/s (of sgemm) | "
+             "PyTorch GFLOP/s (of sgemm) | libdiffclip peak RSS MiB | PyTorch peak RSS MiB |",
+             "|---|---|---|---|---|---|---|---|---|",
+             "| sgemm 1024x1024x1024 (OpenBLAS via at::mm) | %.1f | | | | %.0f (100%%) | | | |"
+             % (sgemm_ms, sgemm_gflops)]
+    for dtype in ("float32", "bfloat16"):
+        for what in ("forward", "invert"):
+            key = (what, dtype)
+            ours, theirs = med(key, "libdiffclip"), med(key, "PyTorch")
+            base = med((what, "float32"), "PyTorch")
+            g = [flops[key] / (ms * 1e6) for ms in (ours, theirs)]
+            lines.append("| %s, %s | %.0f | %.0f | %.2fx | %.2fx | %.0f (%.0f%%) | %.0f (%.0f%%) "
+                         "| %.0f | %.0f |"
+                         % (names[what], dtype, ours, theirs, theirs / ours, base / ours, g[0],
+                            100 * g[0] / sgemm_gflops, g[1], 100 * g[1] / sgemm_gflops,
+                            rss[(key, "libdiffclip")], rss[(key, "PyTorch")]))
+    header = ("CelebA-HQ DDPM UNet at 256x256, batch 1, %d threads each; medians of %d forwards "
+              "and of %d lockstep inversions per side, alternating call by call; peak RSS of "
+              "each side's process (model, forwards and inversions); load average %s at the "
+              "start, %s at the end."
+              % (a.threads, a.rounds, a.rounds, load_start, load_end))
+    print(header)
+    print("\n".join(lines))
+    if a.markdown:
+        write_markdown(a.markdown, header + "\n\n" + "\n".join(lines) + "\n")
+
+
+def write_markdown(path, table):
+    begin, end = "<!-- compare-table -->\n", "<!-- /compare-table -->\n"
+    text = open(path).read() if os.path.exists(path) else ""
+    i = text.find(begin)
+    j = text.find(end, i) if i >= 0 else -1
+    if j >= 0:
+        text = text[:i] + begin + table + end + text[j + len(end):]
+    else:
+        text += ("\n" if text else "") + begin + table + end
+    with open(path, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
