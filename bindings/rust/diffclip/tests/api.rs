@@ -5,20 +5,12 @@ use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 
-use common::{golden, npy, vocabulary};
+use common::{golden, npy, scratch, vocabulary};
 use diffclip::{
     read_image, read_npy, write_checkpoint, write_image, write_npy, Checkpoint, CheckpointFormat,
     Container, DType, DiffusionOptions, ImageView, LatentCache, Model, ModelOptions, Status,
     TensorView, Tokenizer,
 };
-
-/// A fresh directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("diffclip-rs-{}-{test}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn assert_send<T: Send>() {}
 

@@ -2,22 +2,11 @@
 //! progress, cancelling from the closure, saved weights loading back on their base, presets.
 mod common;
 
-use std::fs;
-use std::path::PathBuf;
-
-use common::{floats, golden, npy, vocabulary};
+use common::{floats, golden, npy, scratch, vocabulary};
 use diffclip::{
     Clip, ClipOptions, DatasetPreset, DiffusionOptions, EditPreset, FinetuneOptions, Finetuner,
     GradMode, LatentCache, Model, ModelOptions, Status, Tensor, TensorView, Tokenizer,
 };
-
-/// A fresh directory for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("diffclip-rs-{}-{test}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn eps(model: &mut Model, x0: &Tensor) -> Vec<f32> {
     let t = TensorView::new(&[300.0f32], &[1]).unwrap();
@@ -111,7 +100,6 @@ fn finetune_reports_cancels_and_saves_weights_that_load_back() {
     from_delta.save_delta(&base, &again).unwrap();
     let mut reloaded = Model::load_finetuned(&base, &again, None).unwrap();
     assert_eq!(eps(&mut reloaded, &x0), eps(&mut from_delta, &x0));
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -1,7 +1,9 @@
-//! Shared by the integration tests: golden data and tolerances.
+//! Shared by the integration tests: golden data, tolerances, scratch directories.
 #![allow(dead_code)]
 
 use std::env;
+use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use diffclip::{read_npy, Tensor};
@@ -89,4 +91,34 @@ pub fn relative_l2(a: &[f32], b: &[f32]) -> f64 {
     let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
     let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
     (num / den).sqrt()
+}
+
+/// A fresh directory for one test, removed (with what the test wrote) when dropped, also
+/// when the test panics.
+pub struct Scratch(PathBuf);
+
+pub fn scratch(test: &str) -> Scratch {
+    let dir = env::temp_dir().join(format!("diffclip-rs-{}-{test}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    Scratch(dir)
+}
+
+impl Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
