@@ -1,13 +1,19 @@
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "harness.h"
 
+#include <fcntl.h>
 #include <math.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 enum { MAX_TESTS = 1024 };
 
@@ -149,16 +155,73 @@ static void read_text(const char *path, char *buf, size_t size)
         fclose(f);
 }
 
-int run_cli(const char *args, char *out, size_t out_size, char *err, size_t err_size)
+static int exit_code(int wstatus)
+{
+    return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus)
+           : WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus) : -1;
+}
+
+/* The CLI's path, or NULL after marking the test skipped (failed under CI=true). */
+static const char *cli_path(void)
 {
     const char *cli = getenv("DC_CLI");
-    if (!cli || !*cli) {
-        if (ci_mode())
-            test_fail_at(__FILE__, __LINE__, "DC_CLI is not set (required under CI=true)");
-        else
-            test_skip("DC_CLI is not set");
+    if (cli && *cli)
+        return cli;
+    if (ci_mode())
+        test_fail_at(__FILE__, __LINE__, "DC_CLI is not set (required under CI=true)");
+    else
+        test_skip("DC_CLI is not set");
+    return NULL;
+}
+
+int run_cli_argv(const char *const *args, char *out, size_t out_size, char *err,
+                 size_t err_size)
+{
+    const char *cli = cli_path();
+    if (!cli)
+        return -1;
+    char out_path[512], err_path[512];
+    path_join(out_path, sizeof out_path, test_tmpdir(), "cli-stdout.txt");
+    path_join(err_path, sizeof err_path, test_tmpdir(), "cli-stderr.txt");
+    enum { MAX_ARGS = 64 };
+    const char *argv[MAX_ARGS + 1] = {cli};
+    int argc = 1;
+    while (args[argc - 1]) {
+        if (argc == MAX_ARGS) {
+            test_fail_at(__FILE__, __LINE__, "run_cli_argv: more than %d arguments", MAX_ARGS);
+            return -1;
+        }
+        argv[argc] = args[argc - 1];
+        argc++;
+    }
+    argv[argc] = NULL;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (err)
+        posix_spawn_file_actions_addopen(&actions, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC,
+                                         0600);
+    else
+        posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    pid_t pid;
+    int spawned = posix_spawn(&pid, cli, &actions, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    int wstatus;
+    if (spawned != 0 || waitpid(pid, &wstatus, 0) != pid) {
+        test_fail_at(__FILE__, __LINE__, "cannot run %s", cli);
         return -1;
     }
+    read_text(out_path, out, out_size);
+    if (err)
+        read_text(err_path, err, err_size);
+    return exit_code(wstatus);
+}
+
+int run_cli(const char *args, char *out, size_t out_size, char *err, size_t err_size)
+{
+    const char *cli = cli_path();
+    if (!cli)
+        return -1;
     char out_path[512], err_path[512], command[8192];
     path_join(out_path, sizeof out_path, test_tmpdir(), "cli-stdout.txt");
     path_join(err_path, sizeof err_path, test_tmpdir(), "cli-stderr.txt");
@@ -170,7 +233,7 @@ int run_cli(const char *args, char *out, size_t out_size, char *err, size_t err_
     read_text(out_path, out, out_size);
     if (err)
         read_text(err_path, err, err_size);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return exit_code(status);
 }
 
 static void remove_tmpdir(void)

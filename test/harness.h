@@ -93,8 +93,13 @@ double relative_l2(const float *a, const float *b, size_t n);
 
 /* Runs the built CLI (environment variable DC_CLI) with `args` (a shell-quoted string),
  * stdout into `out` and stderr into `err` (or into `out` too when err is NULL). Returns the
- * exit status, or -1 when the CLI cannot be run (then the test is marked failed, or skipped
- * without DC_CLI outside CI). */
+ * exit status (128 + the signal when a signal ended it, as shells report it), or -1 when
+ * the CLI cannot be run (then the test is marked failed, or skipped without DC_CLI outside
+ * CI). */
 int run_cli(const char *args, char *out, size_t out_size, char *err, size_t err_size);
+/* The same with the arguments as a NULL-terminated argv (no shell: texts with spaces or
+ * quotes pass as they are); err NULL sends stderr into out too. */
+int run_cli_argv(const char *const *args, char *out, size_t out_size, char *err,
+                 size_t err_size);
 
 #endif

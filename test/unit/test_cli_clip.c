@@ -3,67 +3,26 @@
  * 1e-4 * (1 + max|golden|), the gradient within relative L2 1e-3; clip-score's output; exit
  * statuses and messages of usage errors (2) and failures (1). */
 #include <math.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "harness.h"
 #include "io/file.h"
 #include "io/json.h"
 #include "io/npy.h"
 
-extern char **environ;
-
 typedef struct cli_run {
-    int status;                 /* exit status, or -1 when the CLI did not exit normally */
+    int status;                 /* exit status (128 + signal when one ended the CLI) */
     char out[8192], err[4096];  /* stdout and stderr, NUL-terminated, truncated */
 } cli_run;
-
-static void read_text(const char *path, char *buf, size_t size)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(buf, 1, size - 1, f) : 0;
-    buf[n] = '\0';
-    if (f)
-        fclose(f);
-}
 
 /* Runs "$DC_CLI args..." (args NULL-terminated) with stdout and stderr captured. 0 when the
  * CLI cannot be run (the test is then skipped or failed). */
 static int spawn_cli(cli_run *r, const char *const *args)
 {
-    const char *cli = getenv("DC_CLI");
-    if (!cli || !*cli) {
-        test_skip("DC_CLI is not set (make test sets it)");
-        return 0;
-    }
-    char out_path[512], err_path[512];
-    path_join(out_path, sizeof out_path, test_tmpdir(), "stdout.txt");
-    path_join(err_path, sizeof err_path, test_tmpdir(), "stderr.txt");
-    const char *argv[64] = {cli};
-    int argc = 1;
-    for (; args[argc - 1] && argc < 63; argc++)
-        argv[argc] = args[argc - 1];
-    argv[argc] = NULL;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    pid_t pid;
-    int spawned = posix_spawn(&pid, cli, &actions, NULL, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    int wstatus;
-    if (spawned != 0 || waitpid(pid, &wstatus, 0) != pid) {
-        test_fail_at(__FILE__, __LINE__, "cannot run %s", cli);
-        return 0;
-    }
-    r->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
-    read_text(out_path, r->out, sizeof r->out);
-    read_text(err_path, r->err, sizeof r->err);
-    return 1;
+    r->status = run_cli_argv(args, r->out, sizeof r->out, r->err, sizeof r->err);
+    return r->status >= 0;
 }
 
 #define RUN(r, ...) spawn_cli(r, (const char *const[]){__VA_ARGS__, NULL})

@@ -25,7 +25,7 @@ static int close_to_golden(const char *ours_path, const char *dir, const char *f
 
 TEST(cli_eps_invert_generate_noise_match_golden)
 {
-    char dir[1024], args[4096], out[8192], e[1200], l[1200], r[1200], xt[1200];
+    char dir[1024], args[8192], out[8192], e[1200], l[1200], r[1200], xt[1200];
     if (!golden_case("ddpm_unet", dir, sizeof dir))
         return;
     const char *tmp = test_tmpdir();
