@@ -221,6 +221,25 @@ static int check_size(int size, const char *what)
     return DC_OK;
 }
 
+/* The size x size window at (left, top) of the in_w x in_h pixels at `in` resized to
+ * full_w x full_h, as a new image in *out. */
+static int resample_square(const uint8_t *in, size_t in_stride, int in_w, int in_h,
+                           int full_w, int full_h, int left, int top, int size,
+                           const resample_filter *f, const char *what, dc_image *out)
+{
+    uint8_t *pixels = malloc((size_t)size * size * 3);
+    if (!pixels)
+        return dci_err(DC_ENOMEM, "%s: out of memory", what);
+    int status = resample_window(in, in_stride, in_w, in_h, full_w, full_h, left, top, size,
+                                 size, f, pixels);
+    if (status != DC_OK) {
+        free(pixels);
+        return status;
+    }
+    *out = (dc_image){.width = size, .height = size, .channels = 3, .data = pixels};
+    return DC_OK;
+}
+
 int io_image_crop_resize(const dc_image *img, int x, int y, int side, int size, dc_image *out)
 {
     if (!out)
@@ -231,19 +250,10 @@ int io_image_crop_resize(const dc_image *img, int x, int y, int side, int size, 
     if (x < 0 || y < 0 || side <= 0 || side > img->width - x || side > img->height - y)
         return dci_err(DC_EINVAL, "crop_resize: box (%d, %d) side %d is not inside the %d x %d "
                        "image", x, y, side, img->width, img->height);
-    uint8_t *pixels = malloc((size_t)size * size * 3);
-    if (!pixels)
-        return dci_err(DC_ENOMEM, "crop_resize: out of memory");
     size_t in_stride = (size_t)img->width * 3;
-    int status = resample_window(img->data + (size_t)y * in_stride + (size_t)x * 3, in_stride,
-                                 side, side, size, size, 0, 0, size, size,
-                                 &FILTERS[IO_FILTER_LANCZOS], pixels);
-    if (status != DC_OK) {
-        free(pixels);
-        return status;
-    }
-    *out = (dc_image){.width = size, .height = size, .channels = 3, .data = pixels};
-    return DC_OK;
+    return resample_square(img->data + (size_t)y * in_stride + (size_t)x * 3, in_stride, side,
+                           side, size, size, 0, 0, size, &FILTERS[IO_FILTER_LANCZOS],
+                           "crop_resize", out);
 }
 
 int io_image_resize_crop(const dc_image *img, int size, io_resample_filter filter,
@@ -262,18 +272,9 @@ int io_image_resize_crop(const dc_image *img, int size, io_resample_filter filte
         full_h = (int)((double)size * h / w);
     else
         full_w = (int)((double)size * w / h);
-    uint8_t *pixels = malloc((size_t)size * size * 3);
-    if (!pixels)
-        return dci_err(DC_ENOMEM, "resize_crop: out of memory");
-    int st = resample_window(img->data, (size_t)w * 3, w, h, full_w, full_h,
-                             centre_offset(full_w - size), centre_offset(full_h - size), size,
-                             size, &FILTERS[filter], pixels);
-    if (st != DC_OK) {
-        free(pixels);
-        return st;
-    }
-    *out = (dc_image){.width = size, .height = size, .channels = 3, .data = pixels};
-    return DC_OK;
+    return resample_square(img->data, (size_t)w * 3, w, h, full_w, full_h,
+                           centre_offset(full_w - size), centre_offset(full_h - size), size,
+                           &FILTERS[filter], "resize_crop", out);
 }
 
 int io_image_to_tensor(const dc_image *img, int size, dc_tensor *out)
