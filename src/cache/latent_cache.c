@@ -253,8 +253,8 @@ static int decompress_entry(const latent_cache *c, size_t index, float *all)
     uLongf length = (uLongf)(3 * c->image_floats * sizeof(float));
     uLongf expected = length;
     if (uncompress((Bytef *)all, &length, e->compressed, (uLong)e->compressed_size) != Z_OK ||
-        length != expected || (uint32_t)crc32(0, (const Bytef *)all, (uInt)length) != e->data_crc ||
-        (uint32_t)crc32(0, (const Bytef *)all, (uInt)(c->image_floats * sizeof(float))) != e->x0_crc)
+        length != expected || (uint32_t)crc32_z(0, (const Bytef *)all, length) != e->data_crc ||
+        (uint32_t)crc32_z(0, (const Bytef *)all, c->image_floats * sizeof(float)) != e->x0_crc)
         return dci_err(DC_EFORMAT, "%s: latent cache entry %zu is damaged", c->path, index);
     return DC_OK;
 }
@@ -285,7 +285,7 @@ int latent_cache_find(const latent_cache *cache, const float *x0, size_t *index,
         return dci_err(DC_EINVAL, "latent_cache_find: NULL argument");
     *found = 0;
     size_t n = cache->image_floats;
-    uint32_t key = (uint32_t)crc32(0, (const Bytef *)x0, (uInt)(n * sizeof *x0));
+    uint32_t key = (uint32_t)crc32_z(0, (const Bytef *)x0, n * sizeof *x0);
     float *candidate = NULL;
     for (size_t i = 0; i < cache->count; i++) {
         if (cache->entries[i].x0_crc != key)
@@ -352,8 +352,8 @@ int latent_cache_append(latent_cache *cache, const float *x0, const float *x_rec
     memcpy(all, x0, n * sizeof(float));
     memcpy(all + n, x_rec, n * sizeof(float));
     memcpy(all + 2 * n, x_lat, n * sizeof(float));
-    e.x0_crc = (uint32_t)crc32(0, (const Bytef *)x0, (uInt)(n * sizeof(float)));
-    e.data_crc = (uint32_t)crc32(0, (const Bytef *)all, (uInt)bytes);
+    e.x0_crc = (uint32_t)crc32_z(0, (const Bytef *)x0, n * sizeof(float));
+    e.data_crc = (uint32_t)crc32_z(0, (const Bytef *)all, bytes);
     int z = compress2(e.compressed, &bound, (const Bytef *)all, (uLong)bytes, Z_DEFAULT_COMPRESSION);
     free(all);
     if (z != Z_OK) {
