@@ -10,7 +10,7 @@ use crate::clip::{Clip, ClipLossForm, IdNet};
 use crate::error::{check, Result};
 use crate::handle::{c_path, c_text, open};
 use crate::model::LatentCache;
-use crate::progress::{Callback, Hook, Progress};
+use crate::progress::{lasting_hook, Callback, Hook, Progress};
 use crate::sys;
 use crate::tokenizer::Tokenizer;
 
@@ -347,15 +347,7 @@ impl<'a> Finetuner<'a> {
             raw.image_indices = indices.as_ptr();
             raw.image_count = indices.len();
         }
-        // boxed: the library keeps the user pointer for the fine-tuner's lifetime
-        let mut hook = options
-            .progress
-            .map(|callback| Box::new(Hook::new(callback)));
-        if let Some(hook) = hook.as_mut() {
-            let (function, user) = hook.install();
-            raw.progress = function;
-            raw.progress_user = user;
-        }
+        let hook = lasting_hook(&mut raw, options.progress);
         let idnet = idnet.map_or(ptr::null_mut(), |n| n.raw());
         let ptr = open(|out| unsafe {
             sys::dc_finetuner_new(

@@ -7,7 +7,7 @@ use std::ptr::{self, NonNull};
 
 use crate::error::{check, Result};
 use crate::handle::{c_path, c_text, handle, open};
-use crate::progress::{Callback, Hook, Progress};
+use crate::progress::{call_with_progress, lasting_hook, Callback, Hook, Progress};
 use crate::sys;
 use crate::tensor::{DType, Tensor, TensorView};
 
@@ -164,18 +164,7 @@ impl<'a> DiffusionOptions<'a> {
         &mut self,
         call: impl FnOnce(*const sys::dc_diffusion_options) -> Result<R>,
     ) -> Result<R> {
-        let mut raw = self.raw;
-        let callback = match self.progress.as_mut() {
-            None => return call(&raw),
-            Some(callback) => callback,
-        };
-        let mut hook = Hook::new(callback);
-        let (function, user) = hook.install();
-        raw.progress = function;
-        raw.progress_user = user;
-        let result = call(&raw);
-        hook.resume_panic();
-        result
+        call_with_progress(self.raw, self.progress.as_mut(), |raw| call(raw))
     }
 }
 
@@ -368,15 +357,7 @@ impl<'a> LatentCache<'a> {
     ) -> Result<LatentCache<'a>> {
         let path = c_path(path.as_ref())?;
         let mut raw = inversion.raw;
-        // boxed: the library keeps the user pointer for the cache's lifetime
-        let mut hook = inversion
-            .progress
-            .map(|callback| Box::new(Hook::new(callback)));
-        if let Some(hook) = hook.as_mut() {
-            let (function, user) = hook.install();
-            raw.progress = function;
-            raw.progress_user = user;
-        }
+        let hook = lasting_hook(&mut raw, inversion.progress);
         let model = model.ptr;
         let ptr = open(|out| unsafe {
             sys::dc_latent_cache_open(out, path.as_ptr(), model.as_ptr(), &raw, gen_steps as c_int)

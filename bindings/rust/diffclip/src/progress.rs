@@ -110,3 +110,58 @@ unsafe extern "C" fn trampoline<F: FnMut(&Progress<'_>) -> bool>(
         }
     }
 }
+
+/// The options structs that carry a progress callback (`progress`, `progress_user`).
+pub(crate) trait ProgressSlot {
+    fn set_progress(&mut self, function: sys::dc_progress_fn, user: *mut c_void);
+}
+
+macro_rules! progress_slot {
+    ($($options:ty),*) => {$(
+        impl ProgressSlot for $options {
+            fn set_progress(&mut self, function: sys::dc_progress_fn, user: *mut c_void) {
+                self.progress = function;
+                self.progress_user = user;
+            }
+        }
+    )*};
+}
+progress_slot!(
+    sys::dc_diffusion_options,
+    sys::dc_edit_options,
+    sys::dc_finetune_options
+);
+
+/// Runs `call` with `raw`, the progress closure (if any) installed for the call's duration;
+/// a panic of the closure resumes once the call has returned.
+pub(crate) fn call_with_progress<O: ProgressSlot, R>(
+    mut raw: O,
+    progress: Option<&mut Callback<'_>>,
+    call: impl FnOnce(&O) -> R,
+) -> R {
+    let callback = match progress {
+        None => return call(&raw),
+        Some(callback) => callback,
+    };
+    let mut hook = Hook::new(callback);
+    let (function, user) = hook.install();
+    raw.set_progress(function, user);
+    let result = call(&raw);
+    hook.resume_panic();
+    result
+}
+
+/// Installs the progress closure (if any) into `raw` for a handle that the library calls
+/// back for its whole lifetime: the hook is boxed so that the user pointer stays valid, and
+/// the handle keeps it.
+pub(crate) fn lasting_hook<'a, O: ProgressSlot>(
+    raw: &mut O,
+    progress: Option<Callback<'a>>,
+) -> Option<Box<Hook<Callback<'a>>>> {
+    let mut hook = progress.map(|callback| Box::new(Hook::new(callback)));
+    if let Some(hook) = hook.as_mut() {
+        let (function, user) = hook.install();
+        raw.set_progress(function, user);
+    }
+    hook
+}

@@ -7,7 +7,7 @@ use std::ptr::{self, NonNull};
 use crate::error::{check, invalid, Result};
 use crate::handle::open;
 use crate::model::{DiffusionOptions, LatentCache, Model};
-use crate::progress::{Callback, Hook, Progress};
+use crate::progress::{call_with_progress, Callback, Progress};
 use crate::sys;
 use crate::tensor::{Tensor, TensorView};
 
@@ -97,17 +97,7 @@ impl<'a> EditOptions<'a> {
     ) -> Result<R> {
         let mut raw = self.raw;
         raw.cache = cache;
-        let callback = match self.progress.as_mut() {
-            None => return call(&raw),
-            Some(callback) => callback,
-        };
-        let mut hook = Hook::new(callback);
-        let (function, user) = hook.install();
-        raw.progress = function;
-        raw.progress_user = user;
-        let result = call(&raw);
-        hook.resume_panic();
-        result
+        call_with_progress(raw, self.progress.as_mut(), |raw| call(raw))
     }
 }
 
