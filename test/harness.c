@@ -155,6 +155,28 @@ static void read_text(const char *path, char *buf, size_t size)
         fclose(f);
 }
 
+unsigned char *test_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    unsigned char *data = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0)
+        data = malloc((size_t)n + 1);
+    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
+        free(data);
+        data = NULL;
+    }
+    fclose(f);
+    if (data) {
+        data[n] = '\0';
+        if (size)
+            *size = (size_t)n;
+    }
+    return data;
+}
+
 static int exit_code(int wstatus)
 {
     return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus)

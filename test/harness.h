@@ -82,6 +82,9 @@ const char *golden_case(const char *name, char *buf, size_t size);
 const char *clip_data_path(const char *file, char *buf, size_t size);
 /* path = dir/file */
 const char *path_join(char *buf, size_t size, const char *dir, const char *file);
+/* The whole file, malloc'd with a NUL after its last byte (so text can be read as a
+ * string), its length in *size (size may be NULL); NULL when it cannot be read. */
+unsigned char *test_read_file(const char *path, size_t *size);
 /* A fresh temporary directory for this test binary (removed at exit). */
 const char *test_tmpdir(void);
 

@@ -22,25 +22,6 @@
 
 /* ---- the few case.json values a test needs (flat keys, as the cases write them) ---- */
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (s && fread(s, 1, (size_t)n, f) == (size_t)n)
-        s[n] = '\0';
-    else {
-        free(s);
-        s = NULL;
-    }
-    fclose(f);
-    return s;
-}
-
 /* The text after `"key":` (whitespace skipped), or NULL. */
 static const char *json_value(const char *json, const char *key)
 {
@@ -179,7 +160,7 @@ static int head_channels_of(const char *model_path)
     char *slash = strrchr(dir, '/');
     if (slash)
         *slash = '\0';
-    char *json = read_text(path_join(path, sizeof path, dir, "case.json"));
+    char *json = (char *)test_read_file(path_join(path, sizeof path, dir, "case.json"), NULL);
     int h = json ? (int)json_number(json, "num_head_channels", 0) : 0;
     free(json);
     return h > 0 ? h : 0;
@@ -190,7 +171,7 @@ TEST(finetune_step_matches_the_published_step)
     char dir[1024], path[1200], buf[256], id_buf[256];
     if (!golden_case("finetune_step", dir, sizeof dir))
         return;
-    char *json = read_text(path_join(path, sizeof path, dir, "case.json"));
+    char *json = (char *)test_read_file(path_join(path, sizeof path, dir, "case.json"), NULL);
     CHECKF(json != NULL, "cannot read %s", path);
     char source[256], target[256], model_path[1300], clip_path[1300], id_path[1300];
     ft_config config = {

@@ -24,23 +24,6 @@ static int write_sample(const char *path)
     return io_delta_write(path, base_id, t, 3);
 }
 
-static uint8_t *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *size = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *d = malloc(*size);
-    if (d && fread(d, 1, *size, f) != *size) {
-        free(d);
-        d = NULL;
-    }
-    fclose(f);
-    return d;
-}
-
 TEST(delta_round_trip)
 {
     char path[1024];
@@ -81,7 +64,7 @@ TEST(damaged_delta_files_are_refused)
     path_join(path, sizeof path, test_tmpdir(), "b.delta");
     CHECK_OK(write_sample(path));
     size_t size;
-    uint8_t *good = read_all(path, &size);
+    uint8_t *good = test_read_file(path, &size);
     CHECK(good);
     uint8_t *copy = malloc(size + 16);
     CHECK(copy);

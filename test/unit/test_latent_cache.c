@@ -44,23 +44,6 @@ static int write_two_entries(const char *path)
     return s;
 }
 
-static unsigned char *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *size = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(*size);
-    if (fread(buf, 1, *size, f) != *size) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
-
 static void write_all(const char *path, const unsigned char *data, size_t size)
 {
     FILE *f = fopen(path, "wb");
@@ -126,7 +109,7 @@ TEST(cache_refuses_damaged_files)
     cache_path("bad.dclat", bad, sizeof bad);
     CHECK_OK(write_two_entries(path));
     size_t size;
-    unsigned char *data = read_all(path, &size);
+    unsigned char *data = test_read_file(path, &size);
     CHECK(data != NULL);
     latent_cache_key k = make_key();
     float x0[N];

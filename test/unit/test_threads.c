@@ -392,28 +392,10 @@ TEST(cancelled_inversion_and_generation_leave_the_model_usable)
     dc_model_free(m);
 }
 
-static unsigned char *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
-        free(data);
-        data = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return data;
-}
-
 static int same_file(const char *path, const unsigned char *data, size_t size)
 {
     size_t now_size;
-    unsigned char *now = read_file(path, &now_size);
+    unsigned char *now = test_read_file(path, &now_size);
     int same = now && now_size == size && memcmp(now, data, size) == 0;
     free(now);
     return same;
@@ -452,7 +434,7 @@ TEST(cancelled_cache_add_leaves_the_file_and_the_cache_intact)
     size_t index, size;
     CHECK_OK(dc_latent_cache_add(cache, &first, &index));
     CHECK(c.calls == 6);
-    unsigned char *before = read_file(path, &size);
+    unsigned char *before = test_read_file(path, &size);
     CHECK(before != NULL);
 
     static const int at[] = {1, 3, 4, 6};
@@ -487,7 +469,7 @@ TEST(cancelled_cache_add_leaves_the_file_and_the_cache_intact)
     }
     dc_latent_cache_free(fresh);
     dc_latent_cache_free(cache);
-    unsigned char *made = read_file(fresh_path, &size);
+    unsigned char *made = test_read_file(fresh_path, &size);
     CHECK(made != NULL);
     int identical = same_file(path, made, size);
     free(made);
