@@ -611,55 +611,46 @@ extern "C" int ct_grad_enabled(void) { return c10::GradMode::is_enabled(); }
 
 /* ---- in place, outside autograd ---- */
 
+/* Runs `op` on existing tensors with autograd off: these updates are never differentiated. */
+template <class F>
+static int in_place(const char *fn, F &&op) noexcept
+{
+    return guarded(fn, [&] {
+        c10::NoGradGuard no_grad;
+        op();
+        return static_cast<int>(DC_OK);
+    });
+}
+
 extern "C" int ct_copy_(ct_tensor *dst, const ct_tensor *src)
 {
     CT_REQUIRE(dst);
     CT_REQUIRE(src);
-    return guarded(__func__, [&] {
-        c10::NoGradGuard no_grad;
-        dst->t.copy_(src->t);
-        return static_cast<int>(DC_OK);
-    });
+    return in_place(__func__, [&] { dst->t.copy_(src->t); });
 }
 
 extern "C" int ct_mul_scalar_(ct_tensor *t, double s)
 {
     CT_REQUIRE(t);
-    return guarded(__func__, [&] {
-        c10::NoGradGuard no_grad;
-        t->t.mul_(s);
-        return static_cast<int>(DC_OK);
-    });
+    return in_place(__func__, [&] { t->t.mul_(s); });
 }
 
 extern "C" int ct_add_(ct_tensor *t, const ct_tensor *other, double alpha)
 {
     CT_REQUIRE(t);
     CT_REQUIRE(other);
-    return guarded(__func__, [&] {
-        c10::NoGradGuard no_grad;
-        t->t.add_(other->t, alpha);
-        return static_cast<int>(DC_OK);
-    });
+    return in_place(__func__, [&] { t->t.add_(other->t, alpha); });
 }
 
 extern "C" int ct_mul_(ct_tensor *t, const ct_tensor *other)
 {
     CT_REQUIRE(t);
     CT_REQUIRE(other);
-    return guarded(__func__, [&] {
-        c10::NoGradGuard no_grad;
-        t->t.mul_(other->t);
-        return static_cast<int>(DC_OK);
-    });
+    return in_place(__func__, [&] { t->t.mul_(other->t); });
 }
 
 extern "C" int ct_silu_(ct_tensor *t)
 {
     CT_REQUIRE(t);
-    return guarded(__func__, [&] {
-        c10::NoGradGuard no_grad;
-        at::silu_(t->t);
-        return static_cast<int>(DC_OK);
-    });
+    return in_place(__func__, [&] { at::silu_(t->t); });
 }
