@@ -48,7 +48,10 @@ dc_model *cli_load_model(const char *path, const struct cli_compute *compute,
 /* A dc_progress_fn printing a one-line progress bar on a terminal (stderr), nothing
  * otherwise. `user` is unused. */
 int cli_progress(void *user, const dc_progress *p);
-/* Ends a progress line started by cli_progress. */
+/* Fills bar (width + 1 chars) with a bar of step/steps done, for a progress line written
+ * with "\r" on stderr, and returns it; cli_progress_done then ends that line. */
+const char *cli_progress_bar(char *bar, int width, int step, int steps);
+/* Ends a progress line started by cli_progress or drawn with cli_progress_bar. */
 void cli_progress_done(void);
 
 #endif

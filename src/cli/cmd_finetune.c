@@ -270,23 +270,17 @@ static void on_interrupt(int sig)
     interrupted = 1;
 }
 
-static int shown_line;
-
 /* A bar on a terminal; otherwise one line per trained image. Ctrl-C cancels cleanly. */
 static int finetune_progress(void *user, const dc_progress *p)
 {
     (void)user;
     if (isatty(STDERR_FILENO)) {
         enum { WIDTH = 20 };
-        int done = p->steps > 0 ? WIDTH * p->step / p->steps : 0;
         char bar[WIDTH + 1];
-        for (int i = 0; i < WIDTH; i++)
-            bar[i] = i < done ? '#' : '.';
-        bar[WIDTH] = '\0';
         fprintf(stderr, "\repoch %d/%d image %d/%d [%s] loss %.4f lr %.3g %.2f s/image %.0f s "
-                "left ", p->epoch, p->epochs, p->image, p->images, bar, p->loss_total,
+                "left ", p->epoch, p->epochs, p->image, p->images,
+                cli_progress_bar(bar, WIDTH, p->step, p->steps), p->loss_total,
                 p->learning_rate, p->seconds_per_image, p->eta_seconds);
-        shown_line = 1;
     } else if (p->step == p->steps) {
         fprintf(stderr, "epoch %d/%d image %d/%d: loss %.6f (clip %.6f, l1 %.6f, id %.6f) "
                 "grad %.4g lr %.4g, %.2f s/image, %.0f s left\n", p->epoch, p->epochs,
@@ -294,14 +288,6 @@ static int finetune_progress(void *user, const dc_progress *p)
                 p->grad_norm, p->learning_rate, p->seconds_per_image, p->eta_seconds);
     }
     return interrupted;
-}
-
-static void end_progress_line(void)
-{
-    if (shown_line)
-        fputc('\n', stderr);
-    shown_line = 0;
-    cli_progress_done();
 }
 
 static int inversion_progress(void *user, const dc_progress *p)
@@ -409,7 +395,7 @@ static int cache_images(const finetune_args *a, const dc_finetune_options *o,
     for (int i = 0; status == 0 && i < images->count; i++) {
         size_t before = dc_latent_cache_count(h->cache);
         dc_status s = dc_latent_cache_add(h->cache, &images->items[i], &indices[i]);
-        end_progress_line();
+        cli_progress_done();
         if (s != DC_OK)
             status = s == DC_ECANCELLED ? cli_library_error() : cli_file_error(path);
         else if (!isatty(STDERR_FILENO))
@@ -429,7 +415,7 @@ static int train_pairs(const finetune_args *a, const dc_finetune_options *o, han
         fprintf(stderr, "fine-tuning '%s' -> '%s' into %s\n", o->source_texts[pair],
                 o->target_texts[pair], path);
         dc_status s = dc_finetuner_train(h->ft, pair, path);
-        end_progress_line();
+        cli_progress_done();
         if (s == DC_OK)
             printf("%s\n", path);
         else if (s == DC_ECANCELLED)

@@ -21,21 +21,26 @@ dc_model *cli_load_model(const char *path, const cli_compute *compute, int head_
 
 static int progress_shown;
 
+const char *cli_progress_bar(char *bar, int width, int step, int steps)
+{
+    int filled = steps > 0 ? width * step / steps : 0;
+    for (int i = 0; i < width; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[width] = '\0';
+    progress_shown = 1;
+    return bar;
+}
+
 int cli_progress(void *user, const dc_progress *p)
 {
     (void)user;
     if (!isatty(STDERR_FILENO))
         return 0;
     enum { WIDTH = 30 };
-    int filled = p->steps > 0 ? WIDTH * p->step / p->steps : 0;
     char bar[WIDTH + 1];
-    for (int i = 0; i < WIDTH; i++)
-        bar[i] = i < filled ? '#' : '.';
-    bar[WIDTH] = '\0';
     fprintf(stderr, "\r%-11s image %d/%d [%s] step %d/%d  %.1f s/image, %.0f s left ",
-            p->stage, p->image, p->images, bar, p->step, p->steps, p->seconds_per_image,
-            p->eta_seconds);
-    progress_shown = 1;
+            p->stage, p->image, p->images, cli_progress_bar(bar, WIDTH, p->step, p->steps),
+            p->step, p->steps, p->seconds_per_image, p->eta_seconds);
     return 0;
 }
 
