@@ -3,7 +3,7 @@ use std::path::Path;
 use std::ptr;
 
 use crate::error::{check, Result};
-use crate::handle::{c_path, c_text, handle, open};
+use crate::handle::{c_path, c_text, handle, open, with_device};
 use crate::image::ImageView;
 use crate::sys;
 use crate::tensor::{Tensor, TensorView};
@@ -84,15 +84,7 @@ handle!(
 impl Clip {
     pub fn load(path: impl AsRef<Path>, options: &ClipOptions) -> Result<Clip> {
         let path = c_path(path.as_ref())?;
-        let device = options
-            .device
-            .as_deref()
-            .map(|d| c_text(d, "the device"))
-            .transpose()?;
-        let mut raw = options.raw;
-        if let Some(device) = &device {
-            raw.device = device.as_ptr();
-        }
+        let (raw, _device) = with_device(options.raw, options.device.as_deref())?;
         let ptr = open(|out| unsafe { sys::dc_clip_load(out, path.as_ptr(), &raw) })?;
         Ok(Clip { ptr })
     }
@@ -223,15 +215,7 @@ handle!(
 impl IdNet {
     pub fn load(path: impl AsRef<Path>, options: &IdNetOptions) -> Result<IdNet> {
         let path = c_path(path.as_ref())?;
-        let device = options
-            .device
-            .as_deref()
-            .map(|d| c_text(d, "the device"))
-            .transpose()?;
-        let mut raw = options.raw;
-        if let Some(device) = &device {
-            raw.device = device.as_ptr();
-        }
+        let (raw, _device) = with_device(options.raw, options.device.as_deref())?;
         let ptr = open(|out| unsafe { sys::dc_idnet_load(out, path.as_ptr(), &raw) })?;
         Ok(IdNet { ptr })
     }

@@ -1,12 +1,13 @@
 //! What the handle types share: C strings for paths and texts, constructors, and the
 //! `handle!` macro that makes a handle type (one line per new handle).
 use std::ffi::CString;
-use std::os::raw::c_int;
+use std::os::raw::{c_char, c_int};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr::{self, NonNull};
 
 use crate::error::{check, invalid, Error, Result, Status};
+use crate::sys;
 
 pub(crate) fn c_path(path: &Path) -> Result<CString> {
     CString::new(path.as_os_str().as_bytes())
@@ -15,6 +16,39 @@ pub(crate) fn c_path(path: &Path) -> Result<CString> {
 
 pub(crate) fn c_text(text: &str, what: &str) -> Result<CString> {
     CString::new(text).map_err(|_| invalid(format!("{what} contains a NUL character")))
+}
+
+/// The options structs that name a device.
+pub(crate) trait DeviceSlot {
+    fn set_device(&mut self, device: *const c_char);
+}
+
+macro_rules! device_slot {
+    ($($options:ty),*) => {$(
+        impl DeviceSlot for $options {
+            fn set_device(&mut self, device: *const c_char) {
+                self.device = device;
+            }
+        }
+    )*};
+}
+device_slot!(
+    sys::dc_model_options,
+    sys::dc_clip_options,
+    sys::dc_idnet_options
+);
+
+/// `raw` with its device set to `device` (as initialised for None), and the C string it then
+/// points into: keep that alive while `raw` is used.
+pub(crate) fn with_device<O: DeviceSlot>(
+    mut raw: O,
+    device: Option<&str>,
+) -> Result<(O, Option<CString>)> {
+    let device = device.map(|d| c_text(d, "the device")).transpose()?;
+    if let Some(device) = &device {
+        raw.set_device(device.as_ptr());
+    }
+    Ok((raw, device))
 }
 
 /// Runs a constructor that stores a new handle through its argument.

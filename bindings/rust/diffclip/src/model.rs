@@ -6,7 +6,7 @@ use std::path::Path;
 use std::ptr::{self, NonNull};
 
 use crate::error::{check, Result};
-use crate::handle::{c_path, c_text, handle, open};
+use crate::handle::{c_path, handle, open, with_device};
 use crate::progress::{call_with_progress, lasting_hook, Callback, Hook, Progress};
 use crate::sys;
 use crate::tensor::{DType, Tensor, TensorView};
@@ -185,15 +185,7 @@ impl Model {
     /// Loads a diffusion model from any checkpoint container.
     pub fn load(path: impl AsRef<Path>, options: &ModelOptions) -> Result<Model> {
         let path = c_path(path.as_ref())?;
-        let device = options
-            .device
-            .as_deref()
-            .map(|d| c_text(d, "the device"))
-            .transpose()?;
-        let mut raw = options.raw;
-        if let Some(device) = &device {
-            raw.device = device.as_ptr();
-        }
+        let (raw, _device) = with_device(options.raw, options.device.as_deref())?;
         let ptr = open(|out| unsafe { sys::dc_model_load(out, path.as_ptr(), &raw) })?;
         Ok(Model { ptr })
     }
@@ -208,15 +200,10 @@ impl Model {
         options: Option<&ModelOptions>,
     ) -> Result<Model> {
         let path = c_path(path.as_ref())?;
-        let device = options
-            .and_then(|o| o.device.as_deref())
-            .map(|d| c_text(d, "the device"))
+        let options = options
+            .map(|o| with_device(o.raw, o.device.as_deref()))
             .transpose()?;
-        let mut raw = options.map(|o| o.raw);
-        if let (Some(raw), Some(device)) = (raw.as_mut(), &device) {
-            raw.device = device.as_ptr();
-        }
-        let raw = raw.as_ref().map_or(ptr::null(), |r| r as *const _);
+        let raw = options.as_ref().map_or(ptr::null(), |(r, _)| r as *const _);
         let ptr = open(|out| unsafe {
             sys::dc_model_load_finetuned(out, base.raw(), path.as_ptr(), raw)
         })?;
