@@ -4,83 +4,21 @@
 #ifndef DC_TEST_UNET_FIXTURES_H
 #define DC_TEST_UNET_FIXTURES_H
 
-#include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "sd_fixture.h"
 
-#include "io/checkpoint.h"
-
-/* ---- a state dict built in memory ---- */
-
-typedef struct sd_builder {
-    io_state_dict sd;
-    size_t cap;
-    uint64_t rng;
-} sd_builder;
-
-static float next_uniform(sd_builder *b)
-{
-    b->rng = b->rng * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((b->rng >> 40) * (1.0 / (1 << 24))) * 2.0f - 1.0f;
-}
-
-/* name % args, then ndim sizes; weights scaled by 1/sqrt(fan_in), 1-d tensors around
- * `center` (1 for norms, 0 for biases). */
-static void add_tensor(sd_builder *b, float center, int ndim, const int64_t *shape,
-                       const char *fmt, ...)
-{
-    if (b->sd.count == b->cap) {
-        b->cap = b->cap ? 2 * b->cap : 64;
-        b->sd.tensors = realloc(b->sd.tensors, b->cap * sizeof *b->sd.tensors);
-    }
-    io_tensor *t = &b->sd.tensors[b->sd.count++];
-    memset(t, 0, sizeof *t);
-    char name[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    t->name = strdup(name);
-    t->value.dtype = DC_FLOAT32;
-    t->value.ndim = ndim;
-    int64_t numel = 1, fan_in = 1;
-    for (int i = 0; i < ndim; i++) {
-        t->value.shape[i] = shape[i];
-        numel *= shape[i];
-        if (i > 0)
-            fan_in *= shape[i];
-    }
-    float *v = malloc((size_t)numel * sizeof *v);
-    float scale = ndim == 1 ? 0.1f : 1.0f / sqrtf((float)fan_in);
-    for (int64_t i = 0; i < numel; i++)
-        v[i] = center + scale * next_uniform(b);
-    t->value.data = v;
-}
-
-static void free_builder(sd_builder *b)
-{
-    for (size_t i = 0; i < b->sd.count; i++) {
-        free(b->sd.tensors[i].name);
-        free(b->sd.tensors[i].value.data);
-    }
-    free(b->sd.tensors);
-    memset(b, 0, sizeof *b);
-}
-
+/* Norm gains around 1 and biases around 0 (scale 0.1); weights by 1/sqrt(fan-in). */
 static void add_norm(sd_builder *b, const char *prefix, int64_t c)
 {
-    add_tensor(b, 1.0f, 1, &c, "%s.weight", prefix);
-    add_tensor(b, 0.0f, 1, &c, "%s.bias", prefix);
+    add_tensor(b, 1, 0.1, 1, &c, "%s.weight", prefix);
+    add_tensor(b, 0, 0.1, 1, &c, "%s.bias", prefix);
 }
 
 static void add_layer(sd_builder *b, const char *prefix, int ndim, int64_t out, int64_t in,
                       int kernel)
 {
     int64_t shape[4] = {out, in, kernel, kernel};
-    add_tensor(b, 0.0f, ndim, shape, "%s.weight", prefix);
-    add_tensor(b, 0.0f, 1, &out, "%s.bias", prefix);
+    add_weight(b, ndim, shape, "%s.weight", prefix);
+    add_tensor(b, 0, 0.1, 1, &out, "%s.bias", prefix);
 }
 
 /* ---- DDPM Model(ch, out_ch, ch_mult, num_res_blocks, attention by level) ---- */
@@ -202,7 +140,7 @@ static inline void build_adm(sd_builder *b, const adm_config *c)
     add_layer(b, "time_embed.2", 2, emb, emb, 0);
     if (c->classes) {
         int64_t shape[2] = {c->classes, emb};
-        add_tensor(b, 0.0f, 2, shape, "label_emb.weight");
+        add_weight(b, 2, shape, "label_emb.weight");
     }
     int64_t ch = mc * c->mult[0];
     add_layer(b, "input_blocks.0.0", 4, ch, 3, 3);

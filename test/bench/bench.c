@@ -223,10 +223,8 @@ typedef struct clip_case {
 
 static int load_clip(clip_case *c, dc_dtype dtype)
 {
-    io_state_dict sd;
-    int st = build_vit_b16(&sd);
-    if (st == DC_OK)
-        st = nn_clip_load(&c->clip, &sd, "ViT-B/16 (random weights)", CT_CPU, dtype);
+    io_state_dict sd = vit_b16_sd();
+    int st = nn_clip_load(&c->clip, &sd, "ViT-B/16 (random weights)", CT_CPU, dtype);
     io_state_dict_free(&sd);
     return st;
 }

@@ -11,135 +11,23 @@
 #include "harness.h"
 #include "nn/clip.h"
 #include "nn/idnet.h"
+#include "clip_fixtures.h"
 
 /* ---- a synthetic state dict ---- */
 
-typedef struct sd_builder {
-    io_state_dict sd;
-    size_t capacity;
-    uint64_t rng;
-} sd_builder;
-
-static double uniform(sd_builder *b) /* [-1, 1) */
-{
-    b->rng = b->rng * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(b->rng >> 11) / (double)(1ull << 52) - 1.0;
-}
-
-static void add_tensor_v(sd_builder *b, double offset, double scale, int ndim,
-                         const int64_t *shape, const char *fmt, va_list ap)
-{
-    if (b->sd.count == b->capacity) {
-        b->capacity = b->capacity ? 2 * b->capacity : 64;
-        b->sd.tensors = realloc(b->sd.tensors, b->capacity * sizeof *b->sd.tensors);
-    }
-    io_tensor *t = &b->sd.tensors[b->sd.count++];
-    memset(t, 0, sizeof *t);
-    char name[256];
-    vsnprintf(name, sizeof name, fmt, ap);
-    t->name = strdup(name);
-    t->value.dtype = DC_FLOAT32;
-    t->value.ndim = ndim;
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++)
-        n *= (t->value.shape[i] = shape[i]);
-    float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    for (int64_t i = 0; i < n; i++)
-        v[i] = (float)(offset + scale * uniform(b));
-    t->value.data = v;
-}
-
-/* Adds a float32 tensor of offset + scale * U(-1, 1) values. */
-static void add_tensor(sd_builder *b, double offset, double scale, int ndim, const int64_t *shape,
-                       const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    add_tensor_v(b, offset, scale, ndim, shape, fmt, ap);
-    va_end(ap);
-}
-
-/* A weight scaled by 1/sqrt(fan-in), the fan-in being all but the first dimension. */
-static void add_weight(sd_builder *b, int ndim, const int64_t *shape, const char *fmt, ...)
-{
-    double fan_in = 1;
-    for (int i = 1; i < ndim; i++)
-        fan_in *= (double)shape[i];
-    va_list ap;
-    va_start(ap, fmt);
-    add_tensor_v(b, 0, 1 / sqrt(fan_in), ndim, shape, fmt, ap);
-    va_end(ap);
-}
-
-#define S(...) ((const int64_t[]){__VA_ARGS__})
-#define N(...) ((int)(sizeof S(__VA_ARGS__) / sizeof(int64_t)))
-#define W(b, shape, ...) add_weight(b, N shape, S shape, __VA_ARGS__)
-#define BIAS(b, n, ...) add_tensor(b, 0, 0.1, 1, S(n), __VA_ARGS__)
-#define GAIN(b, n, ...) add_tensor(b, 1, 0.1, 1, S(n), __VA_ARGS__)
-
-static void sd_free(io_state_dict *sd)
-{
-    for (size_t i = 0; i < sd->count; i++) {
-        free(sd->tensors[i].name);
-        free(sd->tensors[i].value.data);
-    }
-    free(sd->tensors);
-    memset(sd, 0, sizeof *sd);
-}
-
-static void add_layer_norm(sd_builder *b, int64_t d, const char *prefix)
-{
-    GAIN(b, d, "%s.weight", prefix);
-    BIAS(b, d, "%s.bias", prefix);
-}
-
-static void add_transformer(sd_builder *b, const char *prefix, int64_t d, int layers)
-{
-    char name[128];
-    for (int i = 0; i < layers; i++) {
-        snprintf(name, sizeof name, "%sresblocks.%d.ln_1", prefix, i);
-        add_layer_norm(b, d, name);
-        W(b, (3 * d, d), "%sresblocks.%d.attn.in_proj_weight", prefix, i);
-        BIAS(b, 3 * d, "%sresblocks.%d.attn.in_proj_bias", prefix, i);
-        W(b, (d, d), "%sresblocks.%d.attn.out_proj.weight", prefix, i);
-        BIAS(b, d, "%sresblocks.%d.attn.out_proj.bias", prefix, i);
-        snprintf(name, sizeof name, "%sresblocks.%d.ln_2", prefix, i);
-        add_layer_norm(b, d, name);
-        W(b, (4 * d, d), "%sresblocks.%d.mlp.c_fc.weight", prefix, i);
-        BIAS(b, 4 * d, "%sresblocks.%d.mlp.c_fc.bias", prefix, i);
-        W(b, (d, 4 * d), "%sresblocks.%d.mlp.c_proj.weight", prefix, i);
-        BIAS(b, d, "%sresblocks.%d.mlp.c_proj.bias", prefix, i);
-    }
-}
-
 enum { CONTEXT = 12, VOCAB = 60 };
 
-static void add_text(sd_builder *b, int64_t width, int layers, int64_t embed)
+/* The small text tower the tests use (one layer). */
+static clip_text_shape small_text(int64_t width)
 {
-    add_tensor(b, 0, 0.5, 2, S(VOCAB, width), "token_embedding.weight");
-    add_tensor(b, 0, 0.1, 2, S(CONTEXT, width), "positional_embedding");
-    add_transformer(b, "transformer.", width, layers);
-    add_layer_norm(b, width, "ln_final");
-    W(b, (width, embed), "text_projection");
-    add_tensor(b, 4.6, 0, 0, S(0), "logit_scale");
-    /* TorchScript CLIP archives carry these as tensors; they are not weights. */
-    add_tensor(b, 224, 0, 0, S(0), "input_resolution");
-    add_tensor(b, CONTEXT, 0, 0, S(0), "context_length");
+    return (clip_text_shape){.width = width, .layers = 1, .vocab = VOCAB, .context = CONTEXT};
 }
 
 static io_state_dict vit_sd(int64_t width, int layers, int64_t patch, int64_t grid,
                             int64_t text_width, int64_t embed)
 {
-    sd_builder b = {.rng = 42};
-    add_tensor(&b, 0, 0.5, 1, S(width), "visual.class_embedding");
-    add_tensor(&b, 0, 0.1, 2, S(grid * grid + 1, width), "visual.positional_embedding");
-    W(&b, (width, 3, patch, patch), "visual.conv1.weight");
-    add_layer_norm(&b, width, "visual.ln_pre");
-    add_transformer(&b, "visual.transformer.", width, layers);
-    add_layer_norm(&b, width, "visual.ln_post");
-    W(&b, (width, embed), "visual.proj");
-    add_text(&b, text_width, 1, embed);
-    return b.sd;
+    const clip_text_shape text = small_text(text_width);
+    return clip_vit_sd(width, layers, patch, grid, &text, embed, 42);
 }
 
 static void add_bn(sd_builder *b, int64_t c, const char *fmt, ...)
@@ -192,7 +80,8 @@ static io_state_dict resnet_sd(int64_t width, const int *layers, int64_t grid, i
     }
     W(&b, (embed, e), "visual.attnpool.c_proj.weight");
     BIAS(&b, embed, "visual.attnpool.c_proj.bias");
-    add_text(&b, 64, 1, embed);
+    const clip_text_shape text = small_text(64);
+    add_text(&b, &text, embed);
     return b.sd;
 }
 
@@ -206,7 +95,7 @@ static ct_tensor *random_tensor(int ndim, const int64_t *shape, double scale, ui
         n *= shape[i];
     float *v = malloc((size_t)n * sizeof *v);
     for (int64_t i = 0; i < n; i++)
-        v[i] = (float)(scale * uniform(&rng));
+        v[i] = (float)(scale * sd_uniform(&rng));
     ct_tensor *t = NULL;
     ct_from_host(&t, v, DC_FLOAT32, ndim, shape, CT_CPU);
     free(v);
@@ -263,7 +152,7 @@ TEST(vit_hyper_parameters_are_inferred)
     io_state_dict sd = vit_sd(128, 2, 16, 3, 192, 24);
     nn_clip *clip = NULL;
     int st = nn_clip_load(&clip, &sd, "vit.pt", CT_CPU, DC_FLOAT32);
-    sd_free(&sd);
+    io_state_dict_free(&sd);
     CHECK_OK(st);
     const nn_clip_config *c = nn_clip_get_config(clip);
     CHECK(c->vision == NN_CLIP_VIT);
@@ -280,7 +169,7 @@ TEST(vit_with_other_shapes_runs)
     io_state_dict sd = vit_sd(192, 1, 8, 2, 64, 16);
     nn_clip *clip = NULL;
     int st = nn_clip_load(&clip, &sd, "vit.pt", CT_CPU, DC_FLOAT32);
-    sd_free(&sd);
+    io_state_dict_free(&sd);
     CHECK_OK(st);
     CHECK(nn_clip_get_config(clip)->vision_heads == 3);
     CHECK(nn_clip_get_config(clip)->resolution == 16);
@@ -294,7 +183,7 @@ TEST(modified_resnet_hyper_parameters_are_inferred)
     io_state_dict sd = resnet_sd(8, layers, 2, 20);
     nn_clip *clip = NULL;
     int st = nn_clip_load(&clip, &sd, "rn.pt", CT_CPU, DC_FLOAT32);
-    sd_free(&sd);
+    io_state_dict_free(&sd);
     CHECK_OK(st);
     const nn_clip_config *c = nn_clip_get_config(clip);
     CHECK(c->vision == NN_CLIP_RESNET);
@@ -325,16 +214,16 @@ TEST(malformed_clip_state_dicts_are_refused)
     }
     CHECK_STATUS(nn_clip_load(&clip, &sd, "bad.pt", CT_CPU, DC_FLOAT32), DC_EFORMAT);
     CHECK(strstr(dc_last_error(), "ln_final.bias"));
-    sd_free(&sd);
+    io_state_dict_free(&sd);
     /* a width that gives no heads (CLIP's heads = width / 64) */
     sd = vit_sd(32, 1, 16, 2, 64, 8);
     CHECK_STATUS(nn_clip_load(&clip, &sd, "narrow.pt", CT_CPU, DC_FLOAT32), DC_EFORMAT);
-    sd_free(&sd);
+    io_state_dict_free(&sd);
     /* not CLIP at all */
     sd_builder b = {.rng = 1};
     add_tensor(&b, 0, 1, 1, S(4), "conv.weight");
     CHECK_STATUS(nn_clip_load(&clip, &b.sd, "other.pt", CT_CPU, DC_FLOAT32), DC_EFORMAT);
-    sd_free(&b.sd);
+    io_state_dict_free(&b.sd);
 }
 
 /* ---- text tower ---- */
@@ -351,7 +240,7 @@ TEST(text_features_follow_the_causal_mask_and_end_token)
     io_state_dict sd = vit_sd(64, 1, 16, 2, 128, 16);
     nn_clip *clip = NULL;
     int st = nn_clip_load(&clip, &sd, "vit.pt", CT_CPU, DC_FLOAT32);
-    sd_free(&sd);
+    io_state_dict_free(&sd);
     CHECK_OK(st);
     /* The highest id (VOCAB - 1 plays the end token) marks the feature position. Tokens after
      * it cannot matter under the causal mask; tokens before it do. */
@@ -484,7 +373,7 @@ TEST(directional_loss_measures_the_angle_to_the_text_direction)
     io_state_dict sd = vit_sd(64, 1, 16, 2, 64, 8);
     nn_clip *clip = NULL;
     int st = nn_clip_load(&clip, &sd, "vit.pt", CT_CPU, DC_FLOAT32);
-    sd_free(&sd);
+    io_state_dict_free(&sd);
     CHECK_OK(st);
     ct_tensor *x_src = random_tensor(4, S(1, 3, 40, 40), 1.0, 11);
     ct_tensor *x_gen = random_tensor(4, S(1, 3, 40, 40), 1.0, 12);
@@ -595,7 +484,7 @@ TEST(idnet_units_and_input_size_are_inferred)
     io_state_dict sd = irse_sd(units, 8);
     nn_idnet *net = NULL;
     int st = nn_idnet_load(&net, &sd, "irse.pth", CT_CPU);
-    sd_free(&sd);
+    io_state_dict_free(&sd);
     CHECK_OK(st);
     CHECK(nn_idnet_input_size(net) == 112 && nn_idnet_feature_dim(net) == 32);
     ct_tensor *x = random_tensor(4, S(2, 3, 112, 112), 1.0, 9), *f = NULL, *n = NULL;
@@ -622,7 +511,7 @@ TEST(id_loss_is_zero_for_identical_faces_and_has_a_gradient)
     io_state_dict sd = irse_sd(units, 8);
     nn_idnet *net = NULL;
     int st = nn_idnet_load(&net, &sd, "irse.pth", CT_CPU);
-    sd_free(&sd);
+    io_state_dict_free(&sd);
     CHECK_OK(st);
     /* 128 x 128 faces: the crop box scales to [18:112, 16:110] before pooling to 112. */
     ct_tensor *x0 = random_tensor(4, S(2, 3, 128, 128), 1.0, 21);
@@ -657,11 +546,11 @@ TEST(malformed_idnet_state_dicts_are_refused)
     nn_idnet *net = NULL;
     CHECK_STATUS(nn_idnet_load(&net, &sd, "irse.pth", CT_CPU), DC_EFORMAT);
     CHECK(strstr(dc_last_error(), "body.2"));
-    sd_free(&sd);
+    io_state_dict_free(&sd);
     sd_builder b = {.rng = 1};
     add_tensor(&b, 0, 1, 1, S(4), "conv.weight");
     CHECK_STATUS(nn_idnet_load(&net, &b.sd, "other.pt", CT_CPU), DC_EFORMAT);
-    sd_free(&b.sd);
+    io_state_dict_free(&b.sd);
 }
 
 /* ---- handle hygiene and the public API ---- */
@@ -671,7 +560,7 @@ TEST(forward_passes_and_losses_leave_no_handles)
     io_state_dict sd = vit_sd(64, 1, 16, 2, 64, 8);
     nn_clip *clip = NULL;
     int st = nn_clip_load(&clip, &sd, "vit.pt", CT_CPU, DC_FLOAT32);
-    sd_free(&sd);
+    io_state_dict_free(&sd);
     CHECK_OK(st);
     ct_tensor *x = random_tensor(4, S(1, 3, 40, 40), 1.0, 31);
     ct_tensor *y = random_tensor(4, S(1, 3, 40, 40), 1.0, 32);
@@ -692,7 +581,7 @@ TEST(forward_passes_and_losses_leave_no_handles)
     nn_clip *inside = NULL;
     CHECK_STATUS(nn_clip_load(&inside, &again, "vit.pt", CT_CPU, DC_FLOAT32), DC_EINVAL);
     ct_pool_end(pool, NULL, 0);
-    sd_free(&again);
+    io_state_dict_free(&again);
     ct_free(x), ct_free(y), ct_free(d);
     nn_clip_free(clip);
 }
@@ -715,7 +604,7 @@ TEST(public_clip_handle_with_a_resnet_checkpoint)
     io_state_dict sd = resnet_sd(8, layers, 1, 12);
     char path[1024];
     const char *file = write_checkpoint(&sd, "rn.pt", path, sizeof path);
-    sd_free(&sd);
+    io_state_dict_free(&sd);
     CHECK(file);
     dc_clip *clip = NULL;
     dc_clip_options o;
@@ -762,7 +651,7 @@ TEST(public_idnet_handle_checks_its_arguments)
     io_state_dict sd = irse_sd(units, 8);
     char path[1024];
     const char *file = write_checkpoint(&sd, "irse.pth", path, sizeof path);
-    sd_free(&sd);
+    io_state_dict_free(&sd);
     CHECK(file);
     dc_idnet *net = NULL;
     dc_idnet_options o;

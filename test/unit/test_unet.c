@@ -35,7 +35,7 @@ static ct_tensor *input(int64_t n, int64_t h, int64_t w, uint64_t seed)
     int64_t shape[4] = {n, 3, h, w};
     float *v = malloc((size_t)(n * 3 * h * w) * sizeof *v);
     for (int64_t i = 0; i < n * 3 * h * w; i++)
-        v[i] = next_uniform(&rng);
+        v[i] = (float)sd_uniform(&rng);
     ct_tensor *t = NULL;
     ct_from_host(&t, v, DC_FLOAT32, 4, shape, CT_CPU);
     free(v);
@@ -296,7 +296,7 @@ TEST(missing_unexpected_and_misshapen_keys_are_named)
 
     /* unexpected */
     int64_t four = 4;
-    add_tensor(&b, 0.0f, 1, &four, "down.0.extra.weight");
+    add_tensor(&b, 0, 0.1, 1, &four, "down.0.extra.weight");
     CHECK(refused_with(&b, "unexpected key 'down.0.extra.weight'"));
     b.sd.count--;
     free(b.sd.tensors[b.sd.count].name);
@@ -311,7 +311,7 @@ TEST(missing_unexpected_and_misshapen_keys_are_named)
 
     /* neither architecture */
     int64_t two = 2;
-    add_tensor(&b, 0.0f, 1, &two, "encoder.weight");
+    add_tensor(&b, 0, 0.1, 1, &two, "encoder.weight");
     CHECK(refused_with(&b, "'encoder.weight'"));
     free_builder(&b);
     CHECK(ct_live_handles() == live);             /* refused loads free what they uploaded */
