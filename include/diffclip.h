@@ -3,6 +3,8 @@
  *
  * One public header, C11. Every fallible function returns a dc_status (DC_OK = 0, negative
  * on failure); the message of the last failure on the calling thread is dc_last_error().
+ * Later versions may add status codes: treat every negative value as a failure, also one
+ * this header does not name (dc_status_name gives "DC_UNKNOWN" for it).
  *
  * Thread rules: a handle is used by one thread at a time; different handles may be used on
  * different threads concurrently. Free functions accept NULL.
@@ -12,6 +14,15 @@
  * version is 0 or above the header's is DC_EINVAL, and no output is allocated. Accessors
  * that return a count or a size return 0 for a NULL handle, those that return a pointer NULL.
  * A handle used after it was freed cannot be detected (undefined behaviour).
+ *
+ * Options structs start with `unsigned version`. Set one up with dc_xxx_options_init(&o,
+ * DC_XXX_OPTIONS_VERSION) or `= DC_XXX_OPTIONS_INIT`, then change the fields wanted. Fields
+ * are only ever appended, each addition with a new version number and a comment "Version N"
+ * before the fields it added: the library reads (and
+ * dc_finetune_options_apply_preset writes) only the fields of the version a struct says and
+ * gives the later fields their defaults, so a program built against an older header keeps
+ * working with a newer library of the same major version. _init returns DC_EINVAL, writing
+ * nothing, for version 0 or a version above the library's.
  *
  * Ownership: buffers a function fills in a caller's dc_tensor or dc_image are allocated by the
  * library and released with dc_tensor_free / dc_image_free.
@@ -35,9 +46,13 @@ extern "C" {
 #endif
 
 #define DC_VERSION_MAJOR 0
-#define DC_VERSION_MINOR 1
+#define DC_VERSION_MINOR 2
 #define DC_VERSION_PATCH 0
-#define DC_VERSION_STRING "0.1.0"
+#define DC_VERSION_STRING "0.2.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, as zstd and SQLite number theirs. A program may
+ * compare it with dc_version_number(): a library of the same major version and a number at
+ * least the header's has every function and options field the header declares. */
+#define DC_VERSION_NUMBER 200
 
 /* Status codes: 0 is success, negative values say what kind of failure. */
 typedef enum dc_status {
@@ -56,8 +71,10 @@ typedef enum dc_status {
 DC_API const char *dc_last_error(void);
 /* A short constant name for a status ("DC_EFORMAT"). */
 DC_API const char *dc_status_name(dc_status status);
-/* The library's version, e.g. "0.1.0". */
+/* The library's version, e.g. "0.2.0". */
 DC_API const char *dc_version(void);
+/* The library's DC_VERSION_NUMBER (200 for 0.2.0), which may be newer than the header's. */
+DC_API unsigned dc_version_number(void);
 
 /* ---------------------------------------------------------------------------------------
  * Runtime
@@ -213,8 +230,9 @@ typedef struct dc_model_options {
     int image_size;          /* 0: inferred (8 * 2^(levels - 1), true of every published model) */
     int head_channels;       /* ADM channels per attention head; 0: 64, as published */
 } dc_model_options;
+#define DC_MODEL_OPTIONS_INIT {DC_MODEL_OPTIONS_VERSION, "auto", DC_FLOAT32, 0, 0}
 
-DC_API void dc_model_options_init(dc_model_options *options, unsigned version);
+DC_API dc_status dc_model_options_init(dc_model_options *options, unsigned version);
 
 /* Loads a diffusion model from any checkpoint container; `options` may be NULL. The weights of
  * a loaded model are immutable: loading the same unchanged file (same device, inode, size and
@@ -300,8 +318,10 @@ typedef struct dc_diffusion_options {
     dc_progress_fn progress;     /* may be NULL */
     void *progress_user;
 } dc_diffusion_options;
+#define DC_DIFFUSION_OPTIONS_INIT \
+    {DC_DIFFUSION_OPTIONS_VERSION, 500, 40, DC_SAMPLING_DDIM, 0.0, 1234, 1000, 1e-4, 0.02, NULL, NULL}
 
-DC_API void dc_diffusion_options_init(dc_diffusion_options *options, unsigned version);
+DC_API dc_status dc_diffusion_options_init(dc_diffusion_options *options, unsigned version);
 
 /* Deterministic DDIM inversion of x0 (N, 3, H, W) in [-1, 1] to a latent at t0, in `steps`
  * steps (steps - 1 model calls). */
@@ -414,8 +434,10 @@ typedef struct dc_edit_options {
     dc_progress_fn progress;     /* may be NULL; stages "invert", "project", "generate" */
     void *progress_user;
 } dc_edit_options;
+#define DC_EDIT_OPTIONS_INIT \
+    {DC_EDIT_OPTIONS_VERSION, 500, 40, 40, 0.0, 1234, 10, 6, NULL, 1000, 1e-4, 0.02, NULL, NULL}
 
-DC_API void dc_edit_options_init(dc_edit_options *options, unsigned version);
+DC_API dc_status dc_edit_options_init(dc_edit_options *options, unsigned version);
 
 /* Editing (REFERENCE §3.5 edit_one_image): x0 (N, 3, H, W) in [-1, 1] is inverted with
  * model 0 to t0, then generated with the mix -> out (N, 3, H, W). */
@@ -485,8 +507,9 @@ typedef struct dc_clip_options {
                                   * only); the default computes in float32 */
     dc_clip_loss_form loss_form; /* DC_CLIP_LOSS_LOG by default */
 } dc_clip_options;
+#define DC_CLIP_OPTIONS_INIT {DC_CLIP_OPTIONS_VERSION, "cpu", 0, DC_CLIP_LOSS_LOG}
 
-DC_API void dc_clip_options_init(dc_clip_options *options, unsigned version);
+DC_API dc_status dc_clip_options_init(dc_clip_options *options, unsigned version);
 /* options may be NULL (defaults). */
 DC_API dc_status dc_clip_load(dc_clip **out, const char *path, const dc_clip_options *options);
 DC_API void dc_clip_free(dc_clip *clip);
@@ -524,8 +547,9 @@ typedef struct dc_idnet_options {
     unsigned version;
     const char *device;          /* "cpu" (default), "cuda", "cuda:N" or "auto" */
 } dc_idnet_options;
+#define DC_IDNET_OPTIONS_INIT {DC_IDNET_OPTIONS_VERSION, "cpu"}
 
-DC_API void dc_idnet_options_init(dc_idnet_options *options, unsigned version);
+DC_API dc_status dc_idnet_options_init(dc_idnet_options *options, unsigned version);
 /* options may be NULL (defaults). */
 DC_API dc_status dc_idnet_load(dc_idnet **out, const char *path,
                                const dc_idnet_options *options);
@@ -600,8 +624,11 @@ typedef struct dc_finetune_options {
                                   * NULL */
     void *progress_user;
 } dc_finetune_options;
+#define DC_FINETUNE_OPTIONS_INIT                                                                \
+    {DC_FINETUNE_OPTIONS_VERSION, NULL, NULL, 0, 500, 40, 6, 0.0, 8e-6, 1.3, 5, 50, NULL, 0, 1,  \
+     3.0, 1.0, 0.0, DC_CLIP_LOSS_LOG, DC_GRAD_FULL, 1234, 0, NULL, NULL}
 
-DC_API void dc_finetune_options_init(dc_finetune_options *options, unsigned version);
+DC_API dc_status dc_finetune_options_init(dc_finetune_options *options, unsigned version);
 
 /* Dataset presets: the published README's settings for each released base model. */
 typedef struct dc_dataset_preset {
@@ -691,11 +718,20 @@ typedef struct dc_face_box {
     int x, y, size;
 } dc_face_box;
 
+#define DC_FACE_DESCRIPTOR_OPTIONS_VERSION 1
+typedef struct dc_face_descriptor_options {
+    unsigned version;
+    const char *device;          /* "cpu", "cuda", "cuda:N" or "auto" (default: "auto") */
+} dc_face_descriptor_options;
+#define DC_FACE_DESCRIPTOR_OPTIONS_INIT {DC_FACE_DESCRIPTOR_OPTIONS_VERSION, "auto"}
+
+DC_API dc_status dc_face_descriptor_options_init(dc_face_descriptor_options *options,
+                                                 unsigned version);
 /* Loads the network from a tfjs weights manifest and its weights file; weights_path NULL
- * reads the file(s) the manifest names, beside it. device: "cpu", "cuda", "cuda:N" or
- * "auto" (NULL: "auto"). */
+ * reads the file(s) the manifest names, beside it. options may be NULL (defaults). */
 DC_API dc_status dc_face_descriptor_load(dc_face_descriptor **out, const char *manifest_path,
-                                         const char *weights_path, const char *device);
+                                         const char *weights_path,
+                                         const dc_face_descriptor_options *options);
 DC_API void dc_face_descriptor_free(dc_face_descriptor *net);
 /* Crops `box` (it must lie inside the image; NULL: the centred largest square) and resizes
  * it to size x size with the Lanczos filter of dc_image_to_tensor. */

@@ -12,6 +12,7 @@
 #include "../nn/idnet.h"
 #include "convert.h"
 #include "handles.h"
+#include "options.h"
 #include "tokenizer.h"
 
 struct dc_clip {
@@ -29,14 +30,9 @@ const nn_idnet *api_idnet_net(const dc_idnet *net) { return net ? net->net : NUL
 
 /* ---- loading ---- */
 
-DC_API void dc_clip_options_init(dc_clip_options *options, unsigned version)
+DC_API dc_status dc_clip_options_init(dc_clip_options *options, unsigned version)
 {
-    if (!options)
-        return;
-    memset(options, 0, sizeof *options);
-    options->version = version;
-    options->device = "cpu";
-    options->loss_form = DC_CLIP_LOSS_LOG;
+    return (dc_status)api_options_init(options, version, &api_clip_options);
 }
 
 DC_API dc_status dc_clip_load(dc_clip **out, const char *path, const dc_clip_options *options)
@@ -45,12 +41,7 @@ DC_API dc_status dc_clip_load(dc_clip **out, const char *path, const dc_clip_opt
         return dci_err(DC_EINVAL, "dc_clip_load: NULL argument");
     *out = NULL;
     dc_clip_options o;
-    dc_clip_options_init(&o, DC_CLIP_OPTIONS_VERSION);
-    if (options) {
-        DCI_TRY(api_check_version(options->version, DC_CLIP_OPTIONS_VERSION,
-                                  "dc_clip_options"));
-        o = *options;
-    }
+    DCI_TRY(api_options_read(&o, options, &api_clip_options));
     if (o.loss_form != DC_CLIP_LOSS_LOG && o.loss_form != DC_CLIP_LOSS_DIRECTION)
         return dci_err(DC_EINVAL, "dc_clip_load: unknown loss form %d", (int)o.loss_form);
     int device;
@@ -222,13 +213,9 @@ DC_API dc_status dc_clip_loss(dc_clip *clip, dc_tokenizer *tokenizer, const char
 
 /* ---- identity network ---- */
 
-DC_API void dc_idnet_options_init(dc_idnet_options *options, unsigned version)
+DC_API dc_status dc_idnet_options_init(dc_idnet_options *options, unsigned version)
 {
-    if (!options)
-        return;
-    memset(options, 0, sizeof *options);
-    options->version = version;
-    options->device = "cpu";
+    return (dc_status)api_options_init(options, version, &api_idnet_options);
 }
 
 DC_API dc_status dc_idnet_load(dc_idnet **out, const char *path,
@@ -237,11 +224,10 @@ DC_API dc_status dc_idnet_load(dc_idnet **out, const char *path,
     if (!out || !path)
         return dci_err(DC_EINVAL, "dc_idnet_load: NULL argument");
     *out = NULL;
-    if (options)
-        DCI_TRY(api_check_version(options->version, DC_IDNET_OPTIONS_VERSION,
-                                  "dc_idnet_options"));
+    dc_idnet_options o;
+    DCI_TRY(api_options_read(&o, options, &api_idnet_options));
     int device;
-    DCI_TRY(api_parse_device(options ? options->device : NULL, "cpu", &device));
+    DCI_TRY(api_parse_device(o.device, "cpu", &device));
     dc_idnet *net = calloc(1, sizeof *net);
     if (!net)
         return dci_err(DC_ENOMEM, "out of memory for an identity network handle");

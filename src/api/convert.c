@@ -67,11 +67,3 @@ int api_parse_device(const char *name, const char *fallback, int *device)
         return dci_err(DC_EDEVICE, "device %s: CUDA is not available", name);
     return DC_OK;
 }
-
-int api_check_version(unsigned version, unsigned current, const char *what)
-{
-    if (version == 0 || version > current)
-        return dci_err(DC_EINVAL, "%s version %u is not supported (1..%u): initialise it with "
-                       "its _init function", what, version, current);
-    return DC_OK;
-}

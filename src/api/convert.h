@@ -1,5 +1,5 @@
 /* What every public entry point over ctorch needs: moving arrays between dc_tensor and
- * ctorch, running a computation in a pool, devices, option-struct versions. */
+ * ctorch, running a computation in a pool, devices (options.h has the options structs). */
 #ifndef DC_SRC_API_CONVERT_H
 #define DC_SRC_API_CONVERT_H
 
@@ -23,7 +23,5 @@ int api_run_pooled(api_fn fn, void *args, int grad);
 /* Device number for a device name (NULL: `fallback`); CUDA asked for without CUDA is
  * DC_EDEVICE. */
 int api_parse_device(const char *name, const char *fallback, int *device);
-/* An options struct's version must be 1..current. */
-int api_check_version(unsigned version, unsigned current, const char *what);
 
 #endif

@@ -10,32 +10,18 @@
 #include "diffusion_options.h"
 #include "../core/error.h"
 #include "handles.h"
+#include "options.h"
 #include "progress.h"
 
-DC_API void dc_diffusion_options_init(dc_diffusion_options *options, unsigned version)
+DC_API dc_status dc_diffusion_options_init(dc_diffusion_options *options, unsigned version)
 {
-    if (!options)
-        return;
-    memset(options, 0, sizeof *options);
-    options->version = version;
-    options->t0 = 500;
-    options->steps = 40;
-    options->sampling = DC_SAMPLING_DDIM;
-    options->seed = 1234;
-    options->num_timesteps = DF_DEFAULT_TIMESTEPS;
-    options->beta_start = DF_DEFAULT_BETA_START;
-    options->beta_end = DF_DEFAULT_BETA_END;
+    return (dc_status)api_options_init(options, version, &api_diffusion_options_layout);
 }
 
 int api_diffusion_options(const dc_diffusion_options *in, int generating,
                           dc_diffusion_options *out, df_schedule *schedule)
 {
-    dc_diffusion_options_init(out, DC_DIFFUSION_OPTIONS_VERSION);
-    if (in) {
-        DCI_TRY(api_check_version(in->version, DC_DIFFUSION_OPTIONS_VERSION,
-                                  "dc_diffusion_options"));
-        *out = *in;
-    }
+    DCI_TRY(api_options_read(out, in, &api_diffusion_options_layout));
     if (out->sampling != DC_SAMPLING_DDIM && out->sampling != DC_SAMPLING_DDPM)
         return dci_err(DC_EINVAL, "unknown sampling %d", (int)out->sampling);
     if (!generating && (out->eta != 0 || out->sampling != DC_SAMPLING_DDIM))

@@ -8,21 +8,31 @@
 #include "../io/tfjs.h"
 #include "../nn/face_descriptor.h"
 #include "../core/error.h"
+#include "options.h"
 
 struct dc_face_descriptor {
     nn_face_descriptor *net;
 };
 
+DC_API dc_status dc_face_descriptor_options_init(dc_face_descriptor_options *options,
+                                                 unsigned version)
+{
+    return (dc_status)api_options_init(options, version, &api_face_descriptor_options);
+}
+
 DC_API dc_status dc_face_descriptor_load(dc_face_descriptor **out, const char *manifest_path,
-                                         const char *weights_path, const char *device)
+                                         const char *weights_path,
+                                         const dc_face_descriptor_options *options)
 {
     if (!out)
         return dci_err(DC_EINVAL, "dc_face_descriptor_load: out is NULL");
     *out = NULL;
     if (!manifest_path)
         return dci_err(DC_EINVAL, "dc_face_descriptor_load: manifest path is NULL");
+    dc_face_descriptor_options o;
+    DCI_TRY(api_options_read(&o, options, &api_face_descriptor_options));
     int device_index;
-    DCI_TRY(ct_parse_device(device ? device : "auto", &device_index));
+    DCI_TRY(ct_parse_device(o.device ? o.device : "auto", &device_index));
     dc_face_descriptor *fd = calloc(1, sizeof *fd);
     if (!fd)
         return dci_err(DC_ENOMEM, "dc_face_descriptor_load: out of memory");

@@ -14,6 +14,7 @@
 #include "convert.h"
 #include "../core/error.h"
 #include "handles.h"
+#include "options.h"
 #include "progress.h"
 #include "tokenizer.h"
 
@@ -37,25 +38,9 @@ struct dc_finetuner {
     long long steps_done, steps_total;
 };
 
-DC_API void dc_finetune_options_init(dc_finetune_options *options, unsigned version)
+DC_API dc_status dc_finetune_options_init(dc_finetune_options *options, unsigned version)
 {
-    if (!options)
-        return;
-    memset(options, 0, sizeof *options);
-    options->version = version;
-    options->t0 = 500;
-    options->inv_steps = 40;
-    options->train_steps = 6;
-    options->learning_rate = 8e-6;
-    options->lr_gamma = 1.3;
-    options->epochs = 5;
-    options->images = 50;
-    options->batch_size = 1;
-    options->clip_weight = 3;
-    options->l1_weight = 1;
-    options->loss_form = DC_CLIP_LOSS_LOG;
-    options->grad_mode = DC_GRAD_FULL;
-    options->seed = 1234;
+    return (dc_status)api_options_init(options, version, &api_finetune_options);
 }
 
 /* ---- file names and formats ---- */
@@ -297,14 +282,13 @@ DC_API dc_status dc_model_load_finetuned(dc_model **out, const dc_model *base,
     int device = nn_unet_device(base->net);
     dc_dtype dtype = nn_unet_dtype(base->net);
     if (options) {
-        DCI_TRY(api_check_version(options->version, DC_MODEL_OPTIONS_VERSION,
-                                  "dc_model_options"));
-        if (options->dtype != DC_FLOAT32 && options->dtype != DC_FLOAT16 &&
-            options->dtype != DC_BFLOAT16)
+        dc_model_options o;
+        DCI_TRY(api_options_read(&o, options, &api_model_options));
+        if (o.dtype != DC_FLOAT32 && o.dtype != DC_FLOAT16 && o.dtype != DC_BFLOAT16)
             return dci_err(DC_EINVAL, "%s: a model computes in float32, float16 or bfloat16",
                            path);
-        DCI_TRY(api_parse_device(options->device, "auto", &device));
-        dtype = options->dtype;
+        DCI_TRY(api_parse_device(o.device, "auto", &device));
+        dtype = o.dtype;
     }
     dc_model *m = calloc(1, sizeof *m);
     if (!m || !(m->path = strdup(path))) {
@@ -389,12 +373,7 @@ DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *c
         return dci_err(DC_EINVAL, "dc_finetuner_new: NULL argument");
     *out = NULL;
     dc_finetune_options o;
-    dc_finetune_options_init(&o, DC_FINETUNE_OPTIONS_VERSION);
-    if (options) {
-        DCI_TRY(api_check_version(options->version, DC_FINETUNE_OPTIONS_VERSION,
-                                  "dc_finetune_options"));
-        o = *options;
-    }
+    DCI_TRY(api_options_read(&o, options, &api_finetune_options));
     DCI_TRY(check_options(&o, cache));
     dc_diffusion_options inversion = cache->inversion;
     inversion.t0 = o.t0;

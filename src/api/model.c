@@ -9,15 +9,11 @@
 #include "convert.h"
 #include "../core/error.h"
 #include "handles.h"
+#include "options.h"
 
-DC_API void dc_model_options_init(dc_model_options *options, unsigned version)
+DC_API dc_status dc_model_options_init(dc_model_options *options, unsigned version)
 {
-    if (!options)
-        return;
-    memset(options, 0, sizeof *options);
-    options->version = version;
-    options->device = "auto";
-    options->dtype = DC_FLOAT32;
+    return (dc_status)api_options_init(options, version, &api_model_options);
 }
 
 int api_fingerprint_state_dict(const io_state_dict *sd, char *out)
@@ -138,12 +134,7 @@ DC_API dc_status dc_model_load(dc_model **out, const char *path, const dc_model_
         return dci_err(DC_EINVAL, "dc_model_load: %s is NULL", out ? "path" : "out");
     *out = NULL;
     dc_model_options o;
-    dc_model_options_init(&o, DC_MODEL_OPTIONS_VERSION);
-    if (options) {
-        DCI_TRY(api_check_version(options->version, DC_MODEL_OPTIONS_VERSION,
-                                  "dc_model_options"));
-        o = *options;
-    }
+    DCI_TRY(api_options_read(&o, options, &api_model_options));
     if (o.dtype != DC_FLOAT32 && o.dtype != DC_FLOAT16 && o.dtype != DC_BFLOAT16)
         return dci_err(DC_EINVAL, "%s: a model computes in float32, float16 or bfloat16", path);
     int device;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../core/error.h"
+#include "options.h"
 
 /* README: --n_train_img 50 --n_iter 5 --t_0 500 --n_inv_step 40 --n_train_step 6
  * --n_test_step 40 --lr_clip_finetune 8e-6 --id_loss_w 0 --l1_loss_w 1, the CLIP weight 3
@@ -131,21 +132,22 @@ DC_API dc_status dc_finetune_options_apply_preset(dc_finetune_options *options,
 {
     if (!options || !name)
         return dci_err(DC_EINVAL, "dc_finetune_options_apply_preset: NULL argument");
+    /* The caller's struct may be an older, smaller version: work on a whole one. */
+    dc_finetune_options o;
+    DCI_TRY(api_options_read(&o, options, &api_finetune_options));
     const dc_dataset_preset *dataset = dc_dataset_preset_find(name);
-    if (dataset) {
-        apply_dataset(options, dataset);
-        return DC_OK;
-    }
-    const dc_edit_preset *edit = dc_edit_preset_find(name);
-    if (!edit)
+    const dc_edit_preset *edit = dataset ? NULL : dc_edit_preset_find(name);
+    if (!dataset && !edit)
         return dci_err(DC_EINVAL, "no preset called '%s' (dataset presets: celeba, afhq, "
                        "church, bedroom, imagenet; edit presets as in DiffusionCLIP's "
                        "text_dic.py: neanderthal, pixar, angry, makeup, ...)", name);
-    apply_dataset(options, dc_dataset_preset_find(edit->dataset));
-    options->source_texts = &edit->source;
-    options->target_texts = &edit->target;
-    options->text_pairs = 1;
-    if (edit->t0)
-        options->t0 = edit->t0;
-    return DC_OK;
+    apply_dataset(&o, dataset ? dataset : dc_dataset_preset_find(edit->dataset));
+    if (edit) {
+        o.source_texts = &edit->source;
+        o.target_texts = &edit->target;
+        o.text_pairs = 1;
+        if (edit->t0)
+            o.t0 = edit->t0;
+    }
+    return (dc_status)api_options_write(options, &o, &api_finetune_options);
 }

@@ -2,7 +2,13 @@
 #include "../ctorch/ctorch.h"
 #include "diffclip.h"
 
+_Static_assert(DC_VERSION_NUMBER ==
+                   DC_VERSION_MAJOR * 10000 + DC_VERSION_MINOR * 100 + DC_VERSION_PATCH,
+               "DC_VERSION_NUMBER follows the version");
+
 DC_API const char *dc_version(void) { return DC_VERSION_STRING; }
+
+DC_API unsigned dc_version_number(void) { return DC_VERSION_NUMBER; }
 
 DC_API dc_status dc_set_num_threads(int n) { return (dc_status)ct_set_num_threads(n); }
 

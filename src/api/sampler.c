@@ -10,6 +10,7 @@
 #include "diffusion_options.h"
 #include "../core/error.h"
 #include "handles.h"
+#include "options.h"
 #include "progress.h"
 
 struct dc_sampler {
@@ -181,21 +182,9 @@ DC_API dc_status dc_sampler_generate(dc_sampler *sampler, const dc_tensor *laten
 
 /* ---- editing ---- */
 
-DC_API void dc_edit_options_init(dc_edit_options *options, unsigned version)
+DC_API dc_status dc_edit_options_init(dc_edit_options *options, unsigned version)
 {
-    if (!options)
-        return;
-    memset(options, 0, sizeof *options);
-    options->version = version;
-    options->t0 = 500;
-    options->inv_steps = 40;
-    options->gen_steps = 40;
-    options->seed = 1234;
-    options->repeats = 10;
-    options->projection_steps = 6;
-    options->num_timesteps = DF_DEFAULT_TIMESTEPS;
-    options->beta_start = DF_DEFAULT_BETA_START;
-    options->beta_end = DF_DEFAULT_BETA_END;
+    return (dc_status)api_options_init(options, version, &api_edit_options);
 }
 
 /* The validated options of one edit: inversion and generation as dc_diffusion_options. */
@@ -226,11 +215,7 @@ static int edit_prepare(dc_sampler *s, const dc_tensor *x0, const dc_edit_option
 {
     if (!s)
         return dci_err(DC_EINVAL, "%s: NULL sampler", what);
-    dc_edit_options_init(&p->o, DC_EDIT_OPTIONS_VERSION);
-    if (options) {
-        DCI_TRY(api_check_version(options->version, DC_EDIT_OPTIONS_VERSION, "dc_edit_options"));
-        p->o = *options;
-    }
+    DCI_TRY(api_options_read(&p->o, options, &api_edit_options));
     if (p->o.repeats < 1)
         return dci_err(DC_EINVAL, "%s: repeats must be >= 1 (got %d)", what, p->o.repeats);
     if (p->o.projection_steps < 2)

@@ -248,7 +248,7 @@ TEST(model_load_arguments)
     char missing[512];
     path_join(missing, sizeof missing, test_tmpdir(), "missing.pt");
     dc_model *m = NULL;
-    dc_model_options_init(NULL, DC_MODEL_OPTIONS_VERSION);
+    EXPECT(dc_model_options_init(NULL, DC_MODEL_OPTIONS_VERSION), DC_EINVAL);
     dc_model_free(NULL);
     EXPECT(dc_model_load(NULL, missing, NULL), DC_EINVAL);
     EXPECT(dc_model_load(&m, NULL, NULL), DC_EINVAL);
@@ -256,9 +256,13 @@ TEST(model_load_arguments)
     CHECK(m == NULL);
     /* options are checked before the file is read */
     dc_model_options o;
-    dc_model_options_init(&o, 0);
+    EXPECT(dc_model_options_init(&o, 0), DC_EINVAL);   /* nothing written */
+    dc_model_options_init(&o, DC_MODEL_OPTIONS_VERSION);
+    o.version = 0;
     EXPECT(dc_model_load(&m, missing, &o), DC_EINVAL);
-    dc_model_options_init(&o, 999);
+    EXPECT(dc_model_options_init(&o, 999), DC_EINVAL);   /* nothing written */
+    dc_model_options_init(&o, DC_MODEL_OPTIONS_VERSION);
+    o.version = 999;
     EXPECT(dc_model_load(&m, missing, &o), DC_EINVAL);
     CHECK(strstr(dc_last_error(), "version") != NULL);
     dc_model_options_init(&o, DC_MODEL_OPTIONS_VERSION);
@@ -717,7 +721,7 @@ TEST(edit_transition_translate_arguments)
     dc_model *m = load_golden_model("ddpm_unet", 0);
     if (!m)
         return;
-    dc_edit_options_init(NULL, DC_EDIT_OPTIONS_VERSION);
+    EXPECT(dc_edit_options_init(NULL, DC_EDIT_OPTIONS_VERSION), DC_EINVAL);
     dc_sampler *s = NULL;
     CHECK_OK(dc_sampler_new(&s, &m, 1));
     dc_tensor x0 = images(1, 3, SIDE, SIDE), out = {0}, projected = {0};
@@ -841,15 +845,19 @@ TEST(clip_arguments)
     path_join(missing, sizeof missing, test_tmpdir(), "missing.pt");
     dc_clip *clip = NULL;
     dc_clip_options o;
-    dc_clip_options_init(NULL, DC_CLIP_OPTIONS_VERSION);
+    EXPECT(dc_clip_options_init(NULL, DC_CLIP_OPTIONS_VERSION), DC_EINVAL);
     dc_clip_free(NULL);
     CHECK(dc_clip_input_size(NULL) == 0 && dc_clip_embed_dim(NULL) == 0);
     EXPECT(dc_clip_load(NULL, missing, NULL), DC_EINVAL);
     EXPECT(dc_clip_load(&clip, NULL, NULL), DC_EINVAL);
     EXPECT(dc_clip_load(&clip, missing, NULL), DC_EIO);
-    dc_clip_options_init(&o, 0);
+    EXPECT(dc_clip_options_init(&o, 0), DC_EINVAL);   /* nothing written */
+    dc_clip_options_init(&o, DC_CLIP_OPTIONS_VERSION);
+    o.version = 0;
     EXPECT(dc_clip_load(&clip, missing, &o), DC_EINVAL);
-    dc_clip_options_init(&o, 999);
+    EXPECT(dc_clip_options_init(&o, 999), DC_EINVAL);   /* nothing written */
+    dc_clip_options_init(&o, DC_CLIP_OPTIONS_VERSION);
+    o.version = 999;
     EXPECT(dc_clip_load(&clip, missing, &o), DC_EINVAL);
     dc_clip_options_init(&o, DC_CLIP_OPTIONS_VERSION);
     o.loss_form = (dc_clip_loss_form)9;
@@ -956,14 +964,18 @@ TEST(idnet_arguments)
     path_join(missing, sizeof missing, test_tmpdir(), "missing.pth");
     dc_idnet *net = NULL;
     dc_idnet_options o;
-    dc_idnet_options_init(NULL, DC_IDNET_OPTIONS_VERSION);
+    EXPECT(dc_idnet_options_init(NULL, DC_IDNET_OPTIONS_VERSION), DC_EINVAL);
     dc_idnet_free(NULL);
     EXPECT(dc_idnet_load(NULL, missing, NULL), DC_EINVAL);
     EXPECT(dc_idnet_load(&net, NULL, NULL), DC_EINVAL);
     EXPECT(dc_idnet_load(&net, missing, NULL), DC_EIO);
-    dc_idnet_options_init(&o, 0);
+    EXPECT(dc_idnet_options_init(&o, 0), DC_EINVAL);   /* nothing written */
+    dc_idnet_options_init(&o, DC_IDNET_OPTIONS_VERSION);
+    o.version = 0;
     EXPECT(dc_idnet_load(&net, missing, &o), DC_EINVAL);
-    dc_idnet_options_init(&o, 999);
+    EXPECT(dc_idnet_options_init(&o, 999), DC_EINVAL);   /* nothing written */
+    dc_idnet_options_init(&o, DC_IDNET_OPTIONS_VERSION);
+    o.version = 999;
     EXPECT(dc_idnet_load(&net, missing, &o), DC_EINVAL);
     dc_idnet_options_init(&o, DC_IDNET_OPTIONS_VERSION);
     o.device = "quantum";
@@ -1008,7 +1020,7 @@ TEST(idnet_arguments)
 TEST(presets_arguments)
 {
     dc_finetune_options o;
-    dc_finetune_options_init(NULL, DC_FINETUNE_OPTIONS_VERSION);
+    EXPECT(dc_finetune_options_init(NULL, DC_FINETUNE_OPTIONS_VERSION), DC_EINVAL);
     dc_finetune_options_init(&o, DC_FINETUNE_OPTIONS_VERSION);
     CHECK(dc_dataset_preset_at((size_t)-1) == NULL && dc_edit_preset_at(100000) == NULL);
     CHECK(dc_dataset_preset_find(NULL) == NULL && dc_dataset_preset_find("mnist") == NULL);
@@ -1088,9 +1100,13 @@ TEST(finetuner_arguments)
     EXPECT(dc_model_load_finetuned(NULL, f.base, delta, NULL), DC_EINVAL);
     EXPECT(dc_model_load_finetuned(&tuned, NULL, delta, NULL), DC_EINVAL);
     EXPECT(dc_model_load_finetuned(&tuned, f.base, NULL, NULL), DC_EINVAL);
-    dc_model_options_init(&mo, 0);
+    EXPECT(dc_model_options_init(&mo, 0), DC_EINVAL);   /* nothing written */
+    dc_model_options_init(&mo, DC_MODEL_OPTIONS_VERSION);
+    mo.version = 0;
     EXPECT(dc_model_load_finetuned(&tuned, f.base, delta, &mo), DC_EINVAL);
-    dc_model_options_init(&mo, 999);
+    EXPECT(dc_model_options_init(&mo, 999), DC_EINVAL);   /* nothing written */
+    dc_model_options_init(&mo, DC_MODEL_OPTIONS_VERSION);
+    mo.version = 999;
     EXPECT(dc_model_load_finetuned(&tuned, f.base, delta, &mo), DC_EINVAL);
     dc_model_options_init(&mo, DC_MODEL_OPTIONS_VERSION);
     mo.dtype = (dc_dtype)42;
@@ -1129,10 +1145,16 @@ TEST(face_descriptor_arguments)
     path_join(manifest, sizeof manifest, test_tmpdir(), "missing-manifest.json");
     dc_face_descriptor *fd = NULL;
     dc_face_descriptor_free(NULL);
-    EXPECT(dc_face_descriptor_load(NULL, manifest, NULL, "cpu"), DC_EINVAL);
-    EXPECT(dc_face_descriptor_load(&fd, NULL, NULL, "cpu"), DC_EINVAL);
-    EXPECT(dc_face_descriptor_load(&fd, manifest, NULL, "abacus"), DC_EINVAL);
-    EXPECT(dc_face_descriptor_load(&fd, manifest, NULL, "cpu"), DC_EIO);
+    dc_face_descriptor_options cpu = DC_FACE_DESCRIPTOR_OPTIONS_INIT, abacus = cpu, future = cpu;
+    cpu.device = "cpu";
+    abacus.device = "abacus";
+    future.version = DC_FACE_DESCRIPTOR_OPTIONS_VERSION + 1;
+    EXPECT(dc_face_descriptor_options_init(NULL, DC_FACE_DESCRIPTOR_OPTIONS_VERSION), DC_EINVAL);
+    EXPECT(dc_face_descriptor_load(NULL, manifest, NULL, &cpu), DC_EINVAL);
+    EXPECT(dc_face_descriptor_load(&fd, NULL, NULL, &cpu), DC_EINVAL);
+    EXPECT(dc_face_descriptor_load(&fd, manifest, NULL, &abacus), DC_EINVAL);
+    EXPECT(dc_face_descriptor_load(&fd, manifest, NULL, &future), DC_EINVAL);
+    EXPECT(dc_face_descriptor_load(&fd, manifest, NULL, &cpu), DC_EIO);
     CHECK(fd == NULL);
 
     uint8_t pixels[16 * 12 * 3] = {0};

@@ -25,6 +25,8 @@
 static const dc_face_box ASTRONAUT_BOX = {168, 72, 114};
 static const dc_face_box ASTRONAUT_WIDER_BOX = {160, 66, 128};   /* shifted and scaled */
 static const dc_face_box HOPPER_BOX = {168, 136, 196};
+/* The loads of these tests run on the CPU. */
+static const dc_face_descriptor_options CPU = {DC_FACE_DESCRIPTOR_OPTIONS_VERSION, "cpu"};
 
 /* face-api's computeFaceDescriptor of dc_face_crop(ASTRONAUT, ASTRONAUT_BOX, 150) and of
  * dc_face_crop(HOPPER, HOPPER_BOX, 150). */
@@ -433,10 +435,12 @@ TEST(load_refuses_missing_and_misshapen_weights)
 TEST(public_api_refuses_bad_arguments)
 {
     dc_face_descriptor *fd = (dc_face_descriptor *)1;
-    CHECK_STATUS(dc_face_descriptor_load(&fd, "/nonexistent/m.json", NULL, "cpu"), DC_EIO);
+    dc_face_descriptor_options tpu = DC_FACE_DESCRIPTOR_OPTIONS_INIT;
+    tpu.device = "tpu";
+    CHECK_STATUS(dc_face_descriptor_load(&fd, "/nonexistent/m.json", NULL, &CPU), DC_EIO);
     CHECK(fd == NULL);
     CHECK_STATUS(dc_face_descriptor_load(&fd, NULL, NULL, NULL), DC_EINVAL);
-    CHECK_STATUS(dc_face_descriptor_load(&fd, "/nonexistent/m.json", NULL, "tpu"), DC_EINVAL);
+    CHECK_STATUS(dc_face_descriptor_load(&fd, "/nonexistent/m.json", NULL, &tpu), DC_EINVAL);
     dc_face_descriptor_free(NULL);
 
     uint8_t pixels[20 * 10 * 3];
@@ -492,7 +496,7 @@ TEST(photos_same_person_closer_than_0_6_and_match_face_api)
         !required_file(HOPPER))
         return;
     dc_face_descriptor *fd = NULL, *beside = NULL;
-    CHECK_OK(dc_face_descriptor_load(&fd, manifest, weights, "cpu"));
+    CHECK_OK(dc_face_descriptor_load(&fd, manifest, weights, &CPU));
     dc_image astronaut = {0}, hopper = {0};
     float a[DC_FACE_DESCRIPTOR_SIZE], a_wide[DC_FACE_DESCRIPTOR_SIZE],
           h[DC_FACE_DESCRIPTOR_SIZE], h_again[DC_FACE_DESCRIPTOR_SIZE];
@@ -507,7 +511,7 @@ TEST(photos_same_person_closer_than_0_6_and_match_face_api)
         status = dc_face_descriptor_compute(fd, &hopper, &HOPPER_BOX, h);
     /* The manifest's own shard name, beside it, gives the same network. */
     if (status == DC_OK)
-        status = dc_face_descriptor_load(&beside, manifest, NULL, "cpu");
+        status = dc_face_descriptor_load(&beside, manifest, NULL, &CPU);
     if (status == DC_OK)
         status = dc_face_descriptor_compute(beside, &hopper, &HOPPER_BOX, h_again);
     dc_face_descriptor_free(fd);

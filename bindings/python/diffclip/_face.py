@@ -7,9 +7,10 @@ from ctypes import byref
 from ._arrays import ImageIn, TensorIn, copy_tensor, take_image
 from ._errors import InvalidArgumentError
 from ._ffi import check, lib
-from ._handle import Handle, c_path, c_text
-from ._types import (DC_FACE_DESCRIPTOR_SIZE, DC_FACE_INPUT_SIZE, DC_FACE_SAME_PERSON_DISTANCE,
-                     DType, dc_face_box, dc_image, dc_tensor)
+from ._handle import Handle, c_path, make_options
+from ._types import (DC_FACE_DESCRIPTOR_OPTIONS_VERSION, DC_FACE_DESCRIPTOR_SIZE,
+                     DC_FACE_INPUT_SIZE, DC_FACE_SAME_PERSON_DISTANCE, DType, dc_face_box,
+                     dc_face_descriptor_options, dc_image, dc_tensor)
 
 __all__ = ["FaceDescriptor", "face_crop", "face_distance", "FACE_DESCRIPTOR_SIZE",
            "FACE_INPUT_SIZE", "FACE_SAME_PERSON_DISTANCE"]
@@ -53,9 +54,10 @@ class FaceDescriptor(Handle):
 
     def __init__(self, manifest_path, weights_path=None, device=None):
         super().__init__()
+        options = make_options(dc_face_descriptor_options, "dc_face_descriptor_options_init",
+                               DC_FACE_DESCRIPTOR_OPTIONS_VERSION, device=device)
         self._open("dc_face_descriptor_load", c_path(manifest_path),
-                   None if weights_path is None else c_path(weights_path),
-                   None if device is None else c_text(device, "device"))
+                   None if weights_path is None else c_path(weights_path), byref(options))
 
     def compute(self, image, box=None):
         """The 128-float descriptor of the face in `box` (x, y, size) of a (height, width, 3)

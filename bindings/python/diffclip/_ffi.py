@@ -3,8 +3,9 @@
 The library is looked for, in order, at $DIFFCLIP_LIBRARY (the file, or a directory holding
 it), in the install prefix (the nearest directory above this package with
 lib/libdiffclip.so.MAJOR, which is also how a source tree finds its own build, then
-sys.prefix/lib) and through the system's loader. A function the loaded library lacks (an
-older minor version) raises LibraryError when called.
+sys.prefix/lib) and through the system's loader. The library's dc_version_number() must be
+of this binding's major version and at least the version of the header the binding was
+written for (DC_VERSION_NUMBER): an older library is refused with LibraryError.
 """
 
 import ctypes
@@ -15,8 +16,9 @@ from ctypes import (POINTER, c_char, c_char_p, c_double, c_float, c_int, c_int64
                     c_uint, c_void_p)
 
 from ._errors import LibraryError, error_for_status
-from ._types import (DC_VERSION_MAJOR, dc_clip_options, dc_dataset_preset,
+from ._types import (DC_VERSION_MAJOR, DC_VERSION_NUMBER, DC_VERSION_STRING, dc_clip_options, dc_dataset_preset,
                      dc_diffusion_options, dc_edit_options, dc_edit_preset, dc_face_box,
+                     dc_face_descriptor_options,
                      dc_finetune_options, dc_idnet_options, dc_image, dc_image_metrics,
                      dc_model_info, dc_model_options, dc_named_tensor, dc_tensor)
 
@@ -36,6 +38,7 @@ FUNCTIONS = {
     "dc_last_error": (c_char_p, ()),
     "dc_status_name": (c_char_p, (c_int,)),
     "dc_version": (c_char_p, ()),
+    "dc_version_number": (c_uint, ()),
     # runtime
     "dc_set_num_threads": (c_int, (c_int,)),
     "dc_get_num_threads": (c_int, ()),
@@ -62,14 +65,14 @@ FUNCTIONS = {
     "dc_checkpoint_find": (c_int, (_handle, c_char_p, POINTER(c_size_t))),
     "dc_checkpoint_write": (c_int, (c_char_p, c_int, POINTER(dc_named_tensor), c_size_t)),
     # diffusion models
-    "dc_model_options_init": (None, (POINTER(dc_model_options), c_uint)),
+    "dc_model_options_init": (c_int, (POINTER(dc_model_options), c_uint)),
     "dc_model_load": (c_int, (_out_handle, c_char_p, POINTER(dc_model_options))),
     "dc_model_free": (None, (_handle,)),
     "dc_model_get_info": (c_int, (_handle, POINTER(dc_model_info))),
     "dc_model_describe": (c_int, (_handle, POINTER(c_char), c_size_t)),
     "dc_model_eps": (c_int, (_handle, _tensor, _tensor, _tensor)),
     # diffusion
-    "dc_diffusion_options_init": (None, (_diffusion, c_uint)),
+    "dc_diffusion_options_init": (c_int, (_diffusion, c_uint)),
     "dc_invert": (c_int, (_handle, _tensor, _diffusion, _tensor)),
     "dc_generate": (c_int, (_handle, _tensor, _diffusion, _tensor)),
     "dc_add_noise": (c_int, (_tensor, _tensor, _diffusion, _tensor)),
@@ -89,7 +92,7 @@ FUNCTIONS = {
     "dc_sampler_set_ramp": (c_int, (_handle, c_int, _doubles, c_int, _doubles)),
     "dc_sampler_weights_at": (c_int, (_handle, c_int, _doubles)),
     "dc_sampler_generate": (c_int, (_handle, _tensor, _diffusion, _tensor)),
-    "dc_edit_options_init": (None, (_edit, c_uint)),
+    "dc_edit_options_init": (c_int, (_edit, c_uint)),
     "dc_sampler_edit": (c_int, (_handle, _tensor, _edit, _tensor)),
     "dc_sampler_transition": (c_int, (_handle, _tensor, c_int, _edit, _tensor)),
     "dc_sampler_translate": (c_int, (_handle, _tensor, _edit, _tensor, _tensor)),
@@ -98,7 +101,7 @@ FUNCTIONS = {
     "dc_tokenizer_free": (None, (_handle,)),
     "dc_tokenize": (c_int, (_handle, POINTER(c_char_p), c_size_t, c_int, c_int, _tensor)),
     # CLIP and identity network
-    "dc_clip_options_init": (None, (POINTER(dc_clip_options), c_uint)),
+    "dc_clip_options_init": (c_int, (POINTER(dc_clip_options), c_uint)),
     "dc_clip_load": (c_int, (_out_handle, c_char_p, POINTER(dc_clip_options))),
     "dc_clip_free": (None, (_handle,)),
     "dc_clip_input_size": (c_int, (_handle,)),
@@ -109,14 +112,14 @@ FUNCTIONS = {
     "dc_clip_encode_text": (c_int, (_handle, _tensor, _tensor)),
     "dc_clip_loss": (c_int, (_handle, _handle, c_char_p, c_char_p, _tensor, _tensor,
                              POINTER(c_double), _tensor)),
-    "dc_idnet_options_init": (None, (POINTER(dc_idnet_options), c_uint)),
+    "dc_idnet_options_init": (c_int, (POINTER(dc_idnet_options), c_uint)),
     "dc_idnet_load": (c_int, (_out_handle, c_char_p, POINTER(dc_idnet_options))),
     "dc_idnet_free": (None, (_handle,)),
     "dc_idnet_features": (c_int, (_handle, _tensor, _tensor)),
     "dc_idnet_id_loss": (c_int, (_handle, _tensor, _tensor, POINTER(c_double), _tensor,
                                  _tensor)),
     # fine-tuning
-    "dc_finetune_options_init": (None, (_finetune, c_uint)),
+    "dc_finetune_options_init": (c_int, (_finetune, c_uint)),
     "dc_dataset_preset_at": (POINTER(dc_dataset_preset), (c_size_t,)),
     "dc_dataset_preset_find": (POINTER(dc_dataset_preset), (c_char_p,)),
     "dc_edit_preset_at": (POINTER(dc_edit_preset), (c_size_t,)),
@@ -131,7 +134,9 @@ FUNCTIONS = {
     "dc_model_load_finetuned": (c_int, (_out_handle, _handle, c_char_p,
                                         POINTER(dc_model_options))),
     # face descriptor
-    "dc_face_descriptor_load": (c_int, (_out_handle, c_char_p, c_char_p, c_char_p)),
+    "dc_face_descriptor_options_init": (c_int, (POINTER(dc_face_descriptor_options), c_uint)),
+    "dc_face_descriptor_load": (c_int, (_out_handle, c_char_p, c_char_p,
+                                        POINTER(dc_face_descriptor_options))),
     "dc_face_descriptor_free": (None, (_handle,)),
     "dc_face_crop": (c_int, (_image, POINTER(dc_face_box), c_int, _image)),
     "dc_face_descriptor_compute": (c_int, (_handle, _image, POINTER(dc_face_box),
@@ -210,11 +215,24 @@ def _load():
     candidates = _candidates()
     for path in candidates:
         try:
-            return Library(path)
+            library = Library(path)
         except OSError as e:
             tried.append(str(e))
+            continue
+        _check_version(library)
+        return library
     raise LibraryError("cannot load libdiffclip (set DIFFCLIP_LIBRARY to its path): " +
                        "; ".join(tried))
+
+
+def _check_version(library):
+    """The library must be at least the header this binding was written for."""
+    number = library.dc_version_number() if library.has("dc_version_number") else 0
+    if number // 10000 != DC_VERSION_NUMBER // 10000 or number < DC_VERSION_NUMBER:
+        found = library.dc_version().decode("ascii") if library.has("dc_version") else "?"
+        raise LibraryError("%s is libdiffclip %s; this binding was written for %s and needs "
+                           "that version or a newer one of the same major version"
+                           % (library.path, found, DC_VERSION_STRING))
 
 
 def last_error():

@@ -105,7 +105,7 @@ def make_options(struct, init, version, **fields):
     """An options struct set by the library's _init function, then the fields given (None
     keeps the default; strings are UTF-8 encoded; enums pass as ints)."""
     options = struct()
-    getattr(lib(), init)(byref(options), version)
+    check(getattr(lib(), init)(byref(options), version))
     return set_options(options, **fields)
 
 

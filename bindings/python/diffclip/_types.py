@@ -10,9 +10,10 @@ from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_double, c_int, c_
 
 # ---- macros ----
 DC_VERSION_MAJOR = 0
-DC_VERSION_MINOR = 1
+DC_VERSION_MINOR = 2
 DC_VERSION_PATCH = 0
-DC_VERSION_STRING = "0.1.0"
+DC_VERSION_STRING = "0.2.0"
+DC_VERSION_NUMBER = 200
 DC_MAX_DIMS = 8
 DC_MAX_LEVELS = 12
 DC_MODEL_OPTIONS_VERSION = 1
@@ -22,6 +23,7 @@ DC_CLIP_OPTIONS_VERSION = 1
 DC_IDNET_OPTIONS_VERSION = 1
 DC_EDIT_OPTIONS_VERSION = 1
 DC_FINETUNE_OPTIONS_VERSION = 1
+DC_FACE_DESCRIPTOR_OPTIONS_VERSION = 1
 DC_FACE_DESCRIPTOR_SIZE = 128
 DC_FACE_INPUT_SIZE = 150
 DC_FACE_SAME_PERSON_DISTANCE = 0.6
@@ -207,8 +209,13 @@ class dc_face_box(Structure):
     _fields_ = [("x", c_int), ("y", c_int), ("size", c_int)]
 
 
+class dc_face_descriptor_options(Structure):
+    _fields_ = [("version", c_uint), ("device", c_char_p)]
+
+
 STRUCTS = {cls.__name__: cls for cls in (
     dc_tensor, dc_image, dc_named_tensor, dc_model_options, dc_model_info, dc_progress,
     dc_diffusion_options, dc_image_metrics, dc_edit_options, dc_clip_options, dc_idnet_options,
-    dc_finetune_options, dc_dataset_preset, dc_edit_preset, dc_face_box)}
+    dc_finetune_options, dc_dataset_preset, dc_edit_preset, dc_face_box,
+    dc_face_descriptor_options)}
 CALLBACKS = {"dc_progress_fn": dc_progress_fn}

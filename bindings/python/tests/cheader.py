@@ -64,7 +64,7 @@ def _params(text, function):
 def parse(path):
     with open(path, encoding="utf-8") as f:
         raw = f.read()
-    text = _strip_comments(raw)
+    text = _strip_comments(raw).replace("\\\n", " ")   # a macro continued is one line
     macros = {}
     for name, value in re.findall(r"^\s*#\s*define\s+(DC_\w+)[ \t]+(\S.*?)\s*$", text, re.M):
         if re.fullmatch(r"-?\d+", value):

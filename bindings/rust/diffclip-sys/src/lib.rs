@@ -11,9 +11,10 @@ use std::os::raw::{c_char, c_int, c_uint, c_void};
 
 // ---- macros ----
 pub const DC_VERSION_MAJOR: c_int = 0;
-pub const DC_VERSION_MINOR: c_int = 1;
+pub const DC_VERSION_MINOR: c_int = 2;
 pub const DC_VERSION_PATCH: c_int = 0;
-pub const DC_VERSION_STRING: &str = "0.1.0";
+pub const DC_VERSION_STRING: &str = "0.2.0";
+pub const DC_VERSION_NUMBER: c_uint = 200;
 pub const DC_MAX_DIMS: usize = 8;
 pub const DC_MAX_LEVELS: usize = 12;
 pub const DC_MODEL_OPTIONS_VERSION: c_uint = 1;
@@ -23,6 +24,7 @@ pub const DC_CLIP_OPTIONS_VERSION: c_uint = 1;
 pub const DC_IDNET_OPTIONS_VERSION: c_uint = 1;
 pub const DC_EDIT_OPTIONS_VERSION: c_uint = 1;
 pub const DC_FINETUNE_OPTIONS_VERSION: c_uint = 1;
+pub const DC_FACE_DESCRIPTOR_OPTIONS_VERSION: c_uint = 1;
 pub const DC_FACE_DESCRIPTOR_SIZE: usize = 128;
 pub const DC_FACE_INPUT_SIZE: c_int = 150;
 pub const DC_FACE_SAME_PERSON_DISTANCE: f64 = 0.6;
@@ -303,11 +305,19 @@ pub struct dc_face_box {
     pub size: c_int,
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_face_descriptor_options {
+    pub version: c_uint,
+    pub device: *const c_char,
+}
+
 // ---- functions ----
 extern "C" {
     pub fn dc_last_error() -> *const c_char;
     pub fn dc_status_name(status: dc_status) -> *const c_char;
     pub fn dc_version() -> *const c_char;
+    pub fn dc_version_number() -> c_uint;
 
     // runtime
     pub fn dc_set_num_threads(n: c_int) -> dc_status;
@@ -351,7 +361,7 @@ extern "C" {
     ) -> dc_status;
 
     // diffusion models
-    pub fn dc_model_options_init(options: *mut dc_model_options, version: c_uint);
+    pub fn dc_model_options_init(options: *mut dc_model_options, version: c_uint) -> dc_status;
     pub fn dc_model_load(
         out: *mut *mut dc_model,
         path: *const c_char,
@@ -368,7 +378,7 @@ extern "C" {
     ) -> dc_status;
 
     // diffusion
-    pub fn dc_diffusion_options_init(options: *mut dc_diffusion_options, version: c_uint);
+    pub fn dc_diffusion_options_init(options: *mut dc_diffusion_options, version: c_uint) -> dc_status;
     pub fn dc_invert(
         model: *mut dc_model,
         x0: *const dc_tensor,
@@ -449,7 +459,7 @@ extern "C" {
         options: *const dc_diffusion_options,
         out: *mut dc_tensor,
     ) -> dc_status;
-    pub fn dc_edit_options_init(options: *mut dc_edit_options, version: c_uint);
+    pub fn dc_edit_options_init(options: *mut dc_edit_options, version: c_uint) -> dc_status;
     pub fn dc_sampler_edit(
         sampler: *mut dc_sampler,
         x0: *const dc_tensor,
@@ -484,7 +494,7 @@ extern "C" {
     ) -> dc_status;
 
     // CLIP and identity network
-    pub fn dc_clip_options_init(options: *mut dc_clip_options, version: c_uint);
+    pub fn dc_clip_options_init(options: *mut dc_clip_options, version: c_uint) -> dc_status;
     pub fn dc_clip_load(
         out: *mut *mut dc_clip,
         path: *const c_char,
@@ -523,7 +533,7 @@ extern "C" {
         losses: *mut f64,
         grad: *mut dc_tensor,
     ) -> dc_status;
-    pub fn dc_idnet_options_init(options: *mut dc_idnet_options, version: c_uint);
+    pub fn dc_idnet_options_init(options: *mut dc_idnet_options, version: c_uint) -> dc_status;
     pub fn dc_idnet_load(
         out: *mut *mut dc_idnet,
         path: *const c_char,
@@ -545,7 +555,7 @@ extern "C" {
     ) -> dc_status;
 
     // fine-tuning
-    pub fn dc_finetune_options_init(options: *mut dc_finetune_options, version: c_uint);
+    pub fn dc_finetune_options_init(options: *mut dc_finetune_options, version: c_uint) -> dc_status;
     pub fn dc_dataset_preset_at(i: usize) -> *const dc_dataset_preset;
     pub fn dc_dataset_preset_find(name: *const c_char) -> *const dc_dataset_preset;
     pub fn dc_edit_preset_at(i: usize) -> *const dc_edit_preset;
@@ -580,11 +590,15 @@ extern "C" {
     ) -> dc_status;
 
     // face descriptor
+    pub fn dc_face_descriptor_options_init(
+        options: *mut dc_face_descriptor_options,
+        version: c_uint,
+    ) -> dc_status;
     pub fn dc_face_descriptor_load(
         out: *mut *mut dc_face_descriptor,
         manifest_path: *const c_char,
         weights_path: *const c_char,
-        device: *const c_char,
+        options: *const dc_face_descriptor_options,
     ) -> dc_status;
     pub fn dc_face_descriptor_free(net: *mut dc_face_descriptor);
     pub fn dc_face_crop(

@@ -164,7 +164,8 @@ fn between(text: &str, open: char, close: char) -> &str {
 }
 
 fn parse_header(path: &PathBuf) -> Header {
-    let text = strip_c_comments(&read(path));
+    // A macro continued over several lines is one line.
+    let text = strip_c_comments(&read(path)).replace("\\\n", " ");
     let mut header = Header::default();
     let mut code = String::new();
     for line in text.lines() {

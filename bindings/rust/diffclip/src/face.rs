@@ -5,7 +5,7 @@ use std::path::Path;
 use std::ptr;
 
 use crate::error::{check, invalid, Result};
-use crate::handle::{c_path, c_text, handle, open};
+use crate::handle::{c_path, handle, open, with_device};
 use crate::image::{Image, ImageView};
 use crate::sys;
 
@@ -53,13 +53,18 @@ impl FaceDescriptor {
     ) -> Result<FaceDescriptor> {
         let manifest = c_path(manifest.as_ref())?;
         let weights = weights.map(c_path).transpose()?;
-        let device = device.map(|d| c_text(d, "the device")).transpose()?;
+        // SAFETY: all-zero is a valid value of the plain C struct, which _init then sets.
+        let mut raw: sys::dc_face_descriptor_options = unsafe { std::mem::zeroed() };
+        check(unsafe {
+            sys::dc_face_descriptor_options_init(&mut raw, sys::DC_FACE_DESCRIPTOR_OPTIONS_VERSION)
+        })?;
+        let (raw, _device) = with_device(raw, device)?;
         let ptr = open(|out| unsafe {
             sys::dc_face_descriptor_load(
                 out,
                 manifest.as_ptr(),
                 weights.as_ref().map_or(ptr::null(), |w| w.as_ptr()),
-                device.as_ref().map_or(ptr::null(), |d| d.as_ptr()),
+                &raw,
             )
         })?;
         Ok(FaceDescriptor { ptr })

@@ -35,7 +35,8 @@ macro_rules! device_slot {
 device_slot!(
     sys::dc_model_options,
     sys::dc_clip_options,
-    sys::dc_idnet_options
+    sys::dc_idnet_options,
+    sys::dc_face_descriptor_options
 );
 
 /// `raw` with its device set to `device` (as initialised for None), and the C string it then
@@ -51,8 +52,10 @@ pub(crate) fn with_device<O: DeviceSlot>(
     Ok((raw, device))
 }
 
-/// Runs a constructor that stores a new handle through its argument.
+/// Runs a constructor that stores a new handle through its argument, once the library is
+/// known to be one this crate can use (`crate::check_library_version`).
 pub(crate) fn open<T>(construct: impl FnOnce(*mut *mut T) -> c_int) -> Result<NonNull<T>> {
+    crate::check_library_version()?;
     let mut raw = ptr::null_mut();
     check(construct(&mut raw))?;
     NonNull::new(raw).ok_or_else(|| Error::new(Status::Internal, "the library returned no handle"))

@@ -59,7 +59,31 @@ pub use diffclip_sys as sys;
 
 use std::ffi::CStr;
 
-/// The library's version ("0.1.0").
+/// The library's version number (`sys::DC_VERSION_NUMBER` of its header: 200 for 0.2.0).
+pub fn version_number() -> u32 {
+    unsafe { sys::dc_version_number() }
+}
+
+/// Whether the loaded library can serve this crate: the major version of the header the
+/// crate was written for and a number at least its `DC_VERSION_NUMBER` (an older library
+/// lacks functions or options fields the crate uses). Every handle constructor checks it.
+pub fn check_library_version() -> Result<()> {
+    let (found, want) = (version_number(), sys::DC_VERSION_NUMBER);
+    if found / 10000 == want / 10000 && found >= want {
+        return Ok(());
+    }
+    Err(Error::new(
+        Status::InvalidArgument,
+        format!(
+            "the loaded libdiffclip is {}; this crate was written for {} and needs that \
+             version or a newer one of the same major version",
+            version(),
+            sys::DC_VERSION_STRING
+        ),
+    ))
+}
+
+/// The library's version ("0.2.0").
 pub fn version() -> &'static str {
     // SAFETY: a static NUL-terminated string.
     unsafe { CStr::from_ptr(sys::dc_version()) }
