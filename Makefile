@@ -30,6 +30,7 @@ SANITIZE  ?=
 
 CC  ?= cc
 CXX ?= c++
+OBJCOPY ?= objcopy
 OPT ?= -O2 -g
 
 VERSION_MAJOR := $(shell sed -n 's/^\#define DC_VERSION_MAJOR \([0-9]*\)/\1/p' include/diffclip.h)
@@ -91,6 +92,8 @@ CLI_OBJS     := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 
 SHARED_LIB := $(LIBOUT)/libdiffclip.so.$(VERSION)
 STATIC_LIB := $(LIBOUT)/libdiffclip.a
+# Every object as it is, internal names global: what the tests and the benchmark link.
+INTERNAL_LIB := $(BUILD)/libdiffclip-internal.a
 CLI        := $(BUILD)/bin/diffclip
 
 UNIT_SRCS    := $(sort $(wildcard test/unit/*.c))
@@ -121,7 +124,17 @@ $(SHARED_LIB): $(LIB_OBJS) src/libdiffclip.map
 	ln -sf libdiffclip.so.$(VERSION) $(LIBOUT)/$(SONAME)
 	ln -sf $(SONAME) $(LIBOUT)/libdiffclip.so
 
+# One partially linked object whose only global symbols are the dc_ API, as the shared
+# library's version script leaves them: internal names (ct_add, unet_take, ...) cannot clash
+# with those of the program that embeds the library. test/scripts/test_install.sh checks it.
 $(STATIC_LIB): $(LIB_OBJS)
+	@mkdir -p $(@D) $(BUILD)/obj
+	$(LD) -r -o $(BUILD)/obj/libdiffclip.o $(LIB_OBJS)
+	$(OBJCOPY) --wildcard --keep-global-symbol='dc_*' $(BUILD)/obj/libdiffclip.o
+	rm -f $@
+	ar rcs $@ $(BUILD)/obj/libdiffclip.o
+
+$(INTERNAL_LIB): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJS)
@@ -131,15 +144,15 @@ $(CLI): $(CLI_OBJS) $(SHARED_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(LIBOUT) -ldiffclip -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(BUILD)/bin $(LIBOUT))' -lm
 
-# Tests link the static library so that they can test internal modules.
-$(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(STATIC_LIB)
+# Tests link the internal archive so that they can test internal modules.
+$(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(INTERNAL_LIB)
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
+	$(CXX) $(LDFLAGS) -o $@ $< $(HARNESS_OBJS) $(INTERNAL_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 
-# The benchmark is a program over the static library.
-$(BENCH): $(BUILD)/obj/test/bench/bench.o $(STATIC_LIB)
+# The benchmark is a program over the internal archive (it times internal modules too).
+$(BENCH): $(BUILD)/obj/test/bench/bench.o $(INTERNAL_LIB)
 	@mkdir -p $(@D)
-	$(CXX) -o $@ $< $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
+	$(CXX) -o $@ $< $(INTERNAL_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 
 $(BUILD)/obj/test/%.o: test/%.c
 	@mkdir -p $(@D)

@@ -72,6 +72,18 @@ if [ -z "$others" ] && nm -D --defined-only "$so" | grep -q ' dc_version$'; then
 else
     fail only_dc_symbols_exported "$(echo "$others" | head -n 5 | tr '\n' ' ')"
 fi
+# The static library too (a partial link with every other name local): the global symbols
+# it defines, weak ones included, are the API's; but for libstdc++'s own inline statics
+# (namespace std, GNU unique symbols, type u), which no tool localises and every linker
+# merges with the program's one copy.
+archive="$lib/libdiffclip.a"
+others=$(nm -g --defined-only "$archive" |
+         awk 'NF == 3 && !($2 == "u" && $3 ~ /^_ZZ?NSt/) {print $3}' | grep -v '^dc_')
+if [ -z "$others" ] && nm -g --defined-only "$archive" | grep -q ' T dc_version$'; then
+    pass static_library_defines_only_dc_symbols
+else
+    fail static_library_defines_only_dc_symbols "$(echo "$others" | head -n 5 | tr '\n' ' ')"
+fi
 if readelf -d "$so" | grep -q 'SONAME.*\[libdiffclip\.so\.0\]'; then
     pass soname_is_libdiffclip_so_0
 else
