@@ -96,12 +96,6 @@ DC_API dc_status dc_checkpoint_find(const dc_checkpoint *ckpt, const char *name,
     return dci_err(DC_EINVAL, "no tensor named %s in the checkpoint", name);
 }
 
-static int has_suffix(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 DC_API dc_status dc_checkpoint_write(const char *path, dc_checkpoint_format format,
                                      const dc_named_tensor *tensors, size_t count)
 {
@@ -109,9 +103,7 @@ DC_API dc_status dc_checkpoint_write(const char *path, dc_checkpoint_format form
         return dci_err(DC_EINVAL, "dc_checkpoint_write: path is NULL");
     switch (format) {
     case DC_FORMAT_AUTO:
-        if (has_suffix(path, ".safetensors"))
-            return io_checkpoint_write_safetensors(path, tensors, count);
-        return io_checkpoint_write_torch(path, tensors, count);
+        return io_checkpoint_write_by_extension(path, tensors, count);
     case DC_FORMAT_TORCH_ZIP:
         return io_checkpoint_write_torch(path, tensors, count);
     case DC_FORMAT_SAFETENSORS:

@@ -36,9 +36,6 @@ struct dc_latent_cache {
 const nn_clip *api_clip_net(const dc_clip *clip);
 const nn_idnet *api_idnet_net(const dc_idnet *net);
 
-/* The fingerprint of a state dict as it was read (names, dtypes, shapes, data). */
-int api_fingerprint_state_dict(const io_state_dict *sd, char *out);
-
 /* Checks that x is (N, in_channels, H, W) float32 with H and W usable by the model. */
 int api_check_images(const dc_model *model, const dc_tensor *x, const char *what);
 

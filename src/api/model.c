@@ -16,20 +16,6 @@ DC_API dc_status dc_model_options_init(dc_model_options *options, unsigned versi
     return (dc_status)api_options_init(options, version, &api_model_options);
 }
 
-int api_fingerprint_state_dict(const io_state_dict *sd, char *out)
-{
-    dc_named_tensor *named = malloc((sd->count ? sd->count : 1) * sizeof *named);
-    if (!named)
-        return dci_err(DC_ENOMEM, "out of memory");
-    for (size_t i = 0; i < sd->count; i++) {
-        named[i].name = sd->tensors[i].name;
-        named[i].tensor = sd->tensors[i].value;
-    }
-    latent_cache_fingerprint(named, sd->count, out);
-    free(named);
-    return DC_OK;
-}
-
 /* ---- weights shared between handles ---- */
 
 /* What makes two loads the same: the file (device, inode, size, modification time) and the
@@ -158,7 +144,7 @@ DC_API dc_status dc_model_load(dc_model **out, const char *path, const dc_model_
     io_state_dict sd = {0};
     int status = io_checkpoint_read_file(path, &sd);
     if (status == DC_OK)
-        status = api_fingerprint_state_dict(&sd, m->fingerprint);
+        status = latent_cache_fingerprint_state_dict(&sd, m->fingerprint);
     if (status == DC_OK) {
         nn_unet_options unet_options = {.head_channels = o.head_channels,
                                         .image_size = o.image_size};

@@ -1,14 +1,8 @@
 #include "progress.h"
 
 #include <string.h>
-#include <time.h>
 
-double api_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "../core/clock.h"
 
 void api_progress_init(api_progress *p, dc_progress_fn fn, void *user, const char *stage)
 {
@@ -18,7 +12,7 @@ void api_progress_init(api_progress *p, dc_progress_fn fn, void *user, const cha
     p->report.version = DC_PROGRESS_VERSION;
     p->report.stage = stage;
     p->report.image = p->report.images = 1;
-    p->started = api_now();
+    p->started = dci_now();
 }
 
 int api_progress_emit(api_progress *p)
@@ -26,7 +20,7 @@ int api_progress_emit(api_progress *p)
     if (!p->fn)
         return 0;
     dc_progress *r = &p->report;
-    double elapsed = api_now() - p->started;
+    double elapsed = dci_now() - p->started;
     /* Work is counted in steps over all images and epochs of the operation. */
     double epochs = r->epochs > 0 ? r->epochs : 1, epoch = r->epoch > 0 ? r->epoch - 1 : 0;
     double steps = r->steps > 0 ? r->steps : 1;

@@ -12,7 +12,6 @@ typedef struct api_progress {
     double started;                  /* monotonic seconds when the operation began */
 } api_progress;
 
-double api_now(void);
 void api_progress_init(api_progress *p, dc_progress_fn fn, void *user, const char *stage);
 /* Fills the timing fields (seconds per image so far, ETA from the images and steps left)
  * and calls the user's function; non-zero means cancel. */

@@ -399,3 +399,13 @@ void latent_cache_fingerprint(const dc_named_tensor *tensors, size_t count,
     snprintf(out, LATENT_CACHE_FINGERPRINT_SIZE, "%08lx%08lx%08lx-%llx", layout, data, check,
              (unsigned long long)total);
 }
+
+int latent_cache_fingerprint_state_dict(const io_state_dict *sd,
+                                        char out[LATENT_CACHE_FINGERPRINT_SIZE])
+{
+    dc_named_tensor *named;
+    DCI_TRY(io_state_dict_named(sd, &named));
+    latent_cache_fingerprint(named, sd->count, out);
+    free(named);
+    return DC_OK;
+}

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../io/checkpoint.h"
 #include "diffclip.h"
 
 #define LATENT_CACHE_FINGERPRINT_SIZE 40
@@ -49,5 +50,8 @@ int latent_cache_append(latent_cache *cache, const float *x0, const float *x_rec
 /* The fingerprint of a set of named tensors: names, dtypes, shapes and data, as hex. */
 void latent_cache_fingerprint(const dc_named_tensor *tensors, size_t count,
                               char out[LATENT_CACHE_FINGERPRINT_SIZE]);
+/* The fingerprint of a state dict's tensors (a model's, for its caches and deltas). */
+int latent_cache_fingerprint_state_dict(const io_state_dict *sd,
+                                        char out[LATENT_CACHE_FINGERPRINT_SIZE]);
 
 #endif

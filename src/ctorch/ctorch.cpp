@@ -479,6 +479,16 @@ extern "C" int64_t ct_size(const ct_tensor *t, int dim)
     return t->t.size(d);
 }
 
+extern "C" int ct_has_shape(const ct_tensor *t, int ndim, const int64_t *shape)
+{
+    return t && ndim >= 0 && t->t.sizes() == at::IntArrayRef(shape, static_cast<size_t>(ndim));
+}
+
+extern "C" int ct_same_shape(const ct_tensor *a, const ct_tensor *b)
+{
+    return a && b && a->t.sizes() == b->t.sizes();
+}
+
 extern "C" int64_t ct_numel(const ct_tensor *t)
 {
     if (!t)

@@ -85,6 +85,9 @@ int ct_to_channels_last(ct_tensor **out, const ct_tensor *t);
  * ct_device(NULL) is CT_CPU. */
 int ct_ndim(const ct_tensor *t);
 int64_t ct_size(const ct_tensor *t, int dim);                   /* dim may be negative */
+/* Whether t has ndim dimensions of sizes shape[0..ndim), and whether a and b have one shape. */
+int ct_has_shape(const ct_tensor *t, int ndim, const int64_t *shape);
+int ct_same_shape(const ct_tensor *a, const ct_tensor *b);
 int64_t ct_numel(const ct_tensor *t);
 dc_dtype ct_dtype(const ct_tensor *t);
 int ct_device(const ct_tensor *t);

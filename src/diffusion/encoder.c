@@ -36,16 +36,6 @@ int df_ddim_invert(const df_schedule *s, df_eps_fn eps, void *ctx, const ct_tens
     return status;
 }
 
-static int same_shape(const ct_tensor *a, const ct_tensor *b)
-{
-    if (ct_ndim(a) != ct_ndim(b))
-        return 0;
-    for (int d = 0; d < ct_ndim(a); d++)
-        if (ct_size(a, d) != ct_size(b, d))
-            return 0;
-    return 1;
-}
-
 int df_ddpm_forward(const df_schedule *s, const ct_tensor *x0, int t0, const ct_tensor *noise,
                     int seeded, uint64_t seed, ct_tensor **x_t)
 {
@@ -55,7 +45,7 @@ int df_ddpm_forward(const df_schedule *s, const ct_tensor *x0, int t0, const ct_
     if (t0 < 1 || t0 > s->num_timesteps)
         return dci_err(DC_EINVAL, "stochastic forward: t_0 %d is outside 1..%d", t0,
                        s->num_timesteps);
-    if (noise && !same_shape(noise, x0))
+    if (noise && !ct_same_shape(noise, x0))
         return dci_err(DC_EINVAL, "stochastic forward: the noise and x0 shapes differ");
     float at = df_alpha_bar(s, t0 - 1);
     size_t mark = ct_pool_begin();

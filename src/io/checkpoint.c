@@ -79,3 +79,24 @@ void io_state_dict_free(io_state_dict *sd)
     free(sd->tensors);
     memset(sd, 0, sizeof *sd);
 }
+
+int io_state_dict_named(const io_state_dict *sd, dc_named_tensor **out)
+{
+    dc_named_tensor *named = malloc((sd->count ? sd->count : 1) * sizeof *named);
+    if (!named)
+        return dci_err(DC_ENOMEM, "out of memory for %zu tensor names", sd->count);
+    for (size_t i = 0; i < sd->count; i++) {
+        named[i].name = sd->tensors[i].name;
+        named[i].tensor = sd->tensors[i].value;
+    }
+    *out = named;
+    return DC_OK;
+}
+
+int io_checkpoint_write_by_extension(const char *path, const dc_named_tensor *tensors,
+                                     size_t count)
+{
+    return io_has_extension(path, ".safetensors")
+               ? io_checkpoint_write_safetensors(path, tensors, count)
+               : io_checkpoint_write_torch(path, tensors, count);
+}

@@ -30,10 +30,16 @@ int io_checkpoint_read_buffer(const uint8_t *data, size_t size, const char *labe
 int io_checkpoint_read_file(const char *path, io_state_dict *out);
 void io_state_dict_free(io_state_dict *sd);
 
+/* The tensors of sd as dc_named_tensors pointing into it (*out is freed with free()). */
+int io_state_dict_named(const io_state_dict *sd, dc_named_tensor **out);
+
 /* torch.save-compatible zip (an OrderedDict of tensors, torch.load reads it) or safetensors;
  * atomic replace. */
 int io_checkpoint_write_torch(const char *path, const dc_named_tensor *tensors, size_t count);
 int io_checkpoint_write_safetensors(const char *path, const dc_named_tensor *tensors,
                                     size_t count);
+/* Safetensors when `path` ends with .safetensors (any case), else a torch.save zip. */
+int io_checkpoint_write_by_extension(const char *path, const dc_named_tensor *tensors,
+                                     size_t count);
 
 #endif

@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Whether `path` ends with `ext` (".safetensors"), in any case, as image names are taken. */
+int io_has_extension(const char *path, const char *ext);
+
 /* A read-only view of a whole file (memory-mapped; empty files have data == NULL). */
 typedef struct io_mapped_file {
     const uint8_t *data;

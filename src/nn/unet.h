@@ -90,6 +90,17 @@ int nn_unet_load_like(nn_unet **out, const io_state_dict *sd, const char *label,
 /* An independent copy of m's weights on `device` in `dtype` (no graph, no gradients). */
 int nn_unet_clone(nn_unet **out, const nn_unet *m, int device, dc_dtype dtype);
 
+/* Weight deltas (src/nn/unet_delta.c, the format of docs/formats.md in io/delta): writes
+ * model - base (one architecture) as float16 to `path`, naming the base by `base_id`;
+ * DC_EINVAL when the models differ in names or shapes or a change exceeds float16. Call it
+ * outside a ctorch pool. */
+int nn_unet_write_delta(const nn_unet *model, const nn_unet *base, const char *base_id,
+                        const char *path);
+/* base's weights plus the float16 deltas of sd, on `device` in `dtype`; DC_EFORMAT when sd
+ * lacks a tensor of base or has another count or shape. */
+int nn_unet_apply_delta(nn_unet **out, const nn_unet *base, const io_state_dict *sd,
+                        const char *path, int device, dc_dtype dtype);
+
 /* out = model(x, t): x (N, in_channels, H, W) with H and W multiples of 2^(levels-1), t (N)
  * the integer timesteps as floats. Returns every output channel in x's dtype. x and t are
  * moved to the model's device and dtype when needed. Differentiable: under grad mode the

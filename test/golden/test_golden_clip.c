@@ -40,22 +40,12 @@ static int to_ct(const dc_tensor *t, ct_tensor **out)
     return ct_from_host(out, t->data, t->dtype, t->ndim, t->shape, CT_CPU);
 }
 
-static int same_shape(const ct_tensor *got, const dc_tensor *golden)
-{
-    if (ct_ndim(got) != golden->ndim)
-        return 0;
-    for (int i = 0; i < golden->ndim; i++)
-        if (ct_size(got, i) != golden->shape[i])
-            return 0;
-    return 1;
-}
-
 /* Fails the test (returning 0) unless `got` is within the case tolerance of `golden`
  * (relative L2 <= rel_l2 when rel_l2 > 0); prints the error reached. */
 static int close_to(const char *what, const ct_tensor *got, const dc_tensor *golden,
                     double rel_l2)
 {
-    if (!got || !same_shape(got, golden)) {
+    if (!got || !ct_has_shape(got, golden->ndim, golden->shape)) {
         test_fail_at(__FILE__, __LINE__, "%s: shape differs from the golden array", what);
         return 0;
     }

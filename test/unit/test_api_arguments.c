@@ -182,6 +182,20 @@ TEST(image_arguments)
 
 /* ---- checkpoints ---- */
 
+/* The format by extension is chosen in any case, as dc_finetuner_save and images do. */
+TEST(checkpoint_write_takes_the_extension_in_any_case)
+{
+    char path[512];
+    path_join(path, sizeof path, test_tmpdir(), "w.SAFETENSORS");
+    float w[2] = {1, 2};
+    dc_named_tensor one = {"w", vector(2, w)};
+    CHECK_OK(dc_checkpoint_write(path, DC_FORMAT_AUTO, &one, 1));
+    dc_checkpoint *c = NULL;
+    CHECK_OK(dc_checkpoint_open(&c, path));
+    CHECK(dc_checkpoint_container(c) == DC_CONTAINER_SAFETENSORS);
+    dc_checkpoint_free(c);
+}
+
 TEST(checkpoint_arguments)
 {
     char path[512], missing[512];
