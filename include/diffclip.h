@@ -7,7 +7,17 @@
  * this header does not name (dc_status_name gives "DC_UNKNOWN" for it).
  *
  * Thread rules: a handle is used by one thread at a time; different handles may be used on
- * different threads concurrently. Free functions accept NULL.
+ * different threads concurrently. Using a handle includes using the handles it holds (a
+ * sampler its models, a latent cache its model, a fine-tuner its model, CLIP, tokenizer,
+ * identity network and cache). Functions that take no handle (arrays, images, checkpoint
+ * files, presets, options' _init, dc_compare_images, dc_add_noise, dc_face_distance) may be
+ * called on any thread at any time; dc_set_num_threads is process-wide. Progress callbacks
+ * run on the calling thread, synchronously, and must not use the handles of the operation
+ * that calls them. Free functions accept NULL.
+ *
+ * Errors: each function's comment names the statuses it returns for reasons of its own; any
+ * function that computes with LibTorch may also return DC_ENOMEM, DC_EDEVICE (a failure on
+ * the GPU) and DC_EINTERNAL.
  *
  * Arguments: a NULL pointer where one is needed, a wrong shape or dtype, an enum value out of
  * range, a count or step count outside its documented range, or an options struct whose
@@ -25,7 +35,12 @@
  * nothing, for version 0 or a version above the library's.
  *
  * Ownership: buffers a function fills in a caller's dc_tensor or dc_image are allocated by the
- * library and released with dc_tensor_free / dc_image_free.
+ * library and released with dc_tensor_free / dc_image_free; an output struct is overwritten,
+ * not freed first. Handles are made by a _load, _new or _open function into *out (NULL on
+ * failure) and released by their _free function. A handle given other handles keeps
+ * pointers to them: they must outlive it (nothing is reference-counted). Strings and views
+ * a function returns belong to the library or the handle (valid until its _free); never
+ * free them.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -82,7 +97,8 @@ DC_API unsigned dc_version_number(void);
 
 /* Number of CPU threads for tensor work. n <= 0 means the number of online cores, which is
  * also the default (environment variable DIFFCLIP_NUM_THREADS overrides the default).
- * Process-wide. */
+ * Process-wide.
+ * Errors: DC_EINTERNAL if LibTorch refuses. */
 DC_API dc_status dc_set_num_threads(int n);
 DC_API int dc_get_num_threads(void);
 /* 1 if a CUDA device can be used, else 0. */
@@ -125,10 +141,13 @@ DC_API void dc_tensor_free(dc_tensor *t);
 
 /* .npy files (format 1.0, 2.0, 3.0), little-endian, C order only. float32, float64, int64,
  * int32, uint8 and bool arrays keep their dtype; float16 is converted to float32. Fortran
- * order, object and structured arrays, big-endian data and other dtypes are refused. */
+ * order, object and structured arrays, big-endian data and other dtypes are refused.
+ * Errors: DC_EINVAL (NULL), DC_EIO, DC_EFORMAT (malformed header, Fortran order, object or
+ * structured arrays, big-endian or other dtypes, data shorter than the shape), DC_ENOMEM. */
 DC_API dc_status dc_npy_read(const char *path, dc_tensor *out);
 /* Writes any dtype but bfloat16 (which .npy lacks) with the version 1.0 header numpy writes;
- * replaces `path` atomically. */
+ * replaces `path` atomically.
+ * Errors: DC_EINVAL (NULL, an invalid tensor, bfloat16), DC_EIO. */
 DC_API dc_status dc_npy_write(const char *path, const dc_tensor *t);
 
 /* An 8-bit RGB image, rows top to bottom, pixels interleaved (channels is 3). */
@@ -142,20 +161,27 @@ typedef struct dc_image {
 /* Reads a PNG or JPEG file (by content, not by name): gray, gray+alpha, RGB, RGBA, palette
  * and 16-bit images all become 8-bit RGB as PIL's convert("RGB") makes them (alpha is
  * dropped, 16-bit samples keep their high byte, also for 16-bit gray, which PIL saturates
- * instead). CMYK JPEGs are refused. */
+ * instead). CMYK JPEGs are refused.
+ * Errors: DC_EINVAL (NULL), DC_EIO, DC_EFORMAT (not a PNG or JPEG, corrupt, CMYK JPEG),
+ * DC_ENOMEM (over the pixel limits). */
 DC_API dc_status dc_image_read(const char *path, dc_image *out);
 /* Writes PNG or JPEG (quality 95) chosen by the extension (.png, .jpg, .jpeg, any case;
- * others are DC_EINVAL); atomic replace. */
+ * others are DC_EINVAL); atomic replace.
+ * Errors: DC_EINVAL (NULL, another extension, not 3 channels, empty or over the limits),
+ * DC_EIO. */
 DC_API dc_status dc_image_write(const char *path, const dc_image *img);
 DC_API void dc_image_free(dc_image *img);
 
 /* Centre-crops `img` to a square (torchvision's CenterCrop offsets), resizes it to
  * size x size exactly as Pillow's Image.resize(..., LANCZOS) (alias ANTIALIAS; Lanczos-3
  * whose support widens with the reduction factor; also used when enlarging) and returns a
- * 1x3xsize x size float32 tensor in [-1, 1]: (v / 255 - 0.5) * 2. */
+ * 1x3xsize x size float32 tensor in [-1, 1]: (v / 255 - 0.5) * 2.
+ * Errors: DC_EINVAL (NULL, an invalid image, a size < 1 or over the limits), DC_ENOMEM. */
 DC_API dc_status dc_image_to_tensor(const dc_image *img, int size, dc_tensor *out);
 /* Converts image `index` of an NCHW float32 tensor in [-1, 1] (C = 3) to an image, as
- * torchvision's save_image does: clamp to [0, 1], x * 255 + 0.5, truncate. */
+ * torchvision's save_image does: clamp to [0, 1], x * 255 + 0.5, truncate.
+ * Errors: DC_EINVAL (NULL, not float32 NCHW with 3 channels, index out of range, size over the
+ * limits), DC_ENOMEM. */
 DC_API dc_status dc_tensor_to_image(const dc_tensor *t, int64_t index, dc_image *out);
 
 /* ---------------------------------------------------------------------------------------
@@ -177,7 +203,9 @@ typedef enum dc_container {
 typedef struct dc_checkpoint dc_checkpoint;
 
 /* Reads every tensor of the file at `path` into memory. A state dict nested in a dict
- * ({'state_dict': sd}) or a list ([sd, ...]) is found; names are as the file holds them. */
+ * ({'state_dict': sd}) or a list ([sd, ...]) is found; names are as the file holds them.
+ * Errors: DC_EINVAL (NULL), DC_EIO, DC_EFORMAT (malformed, a refused pickle global, duplicate
+ * names), DC_ENOMEM (also for sizes over the limits). */
 DC_API dc_status dc_checkpoint_open(dc_checkpoint **out, const char *path);
 DC_API void dc_checkpoint_free(dc_checkpoint *ckpt);
 /* The container the file was (DC_CONTAINER_TORCH_ZIP for NULL). */
@@ -186,9 +214,11 @@ DC_API size_t dc_checkpoint_count(const dc_checkpoint *ckpt);
 /* Name of tensor i (NUL-terminated, owned by ckpt; "-" for an .npy file); NULL if i is out
  * of range. */
 DC_API const char *dc_checkpoint_name(const dc_checkpoint *ckpt, size_t i);
-/* Tensor i as stored (dtype, shape, data owned by ckpt: do not free). */
+/* Tensor i as stored (dtype, shape, data owned by ckpt: do not free).
+ * Errors: DC_EINVAL (NULL, index out of range). */
 DC_API dc_status dc_checkpoint_tensor(const dc_checkpoint *ckpt, size_t i, dc_tensor *view);
-/* Index of the tensor called `name`, or DC_EINVAL if there is none. */
+/* Index of the tensor called `name`, or DC_EINVAL if there is none.
+ * Errors: DC_EINVAL (NULL, or no such tensor). */
 DC_API dc_status dc_checkpoint_find(const dc_checkpoint *ckpt, const char *name, size_t *index);
 
 typedef struct dc_named_tensor {
@@ -197,13 +227,15 @@ typedef struct dc_named_tensor {
 } dc_named_tensor;
 
 typedef enum dc_checkpoint_format {
-    DC_FORMAT_AUTO = 0,          /* by extension: .safetensors, else torch.save zip */
+    DC_FORMAT_AUTO = 0,          /* .safetensors (any case): safetensors, else torch.save zip */
     DC_FORMAT_TORCH_ZIP = 1,     /* readable by torch.load */
     DC_FORMAT_SAFETENSORS = 2
 } dc_checkpoint_format;
 
 /* Writes `count` tensors as a state dict (an OrderedDict in file order for torch.save);
- * replaces `path` atomically. */
+ * replaces `path` atomically.
+ * Errors: DC_EINVAL (NULL, more than 2^20 tensors, a name that is not valid UTF-8, a bad
+ * dtype, rank or shape, NULL data), DC_EIO, DC_ENOMEM. */
 DC_API dc_status dc_checkpoint_write(const char *path, dc_checkpoint_format format,
                                      const dc_named_tensor *tensors, size_t count);
 
@@ -238,7 +270,10 @@ DC_API dc_status dc_model_options_init(dc_model_options *options, unsigned versi
  * a loaded model are immutable: loading the same unchanged file (same device, inode, size and
  * modification time) with the same options again returns a handle that shares them, so that
  * several handles on one base model hold its weights once. Handles sharing weights may still
- * be used on different threads concurrently. */
+ * be used on different threads concurrently.
+ * Errors: DC_EINVAL (NULL, a bad dtype or float16 on the CPU, an unknown device name, bad
+ * options version), DC_EIO, DC_EFORMAT (not a diffusion model of a known architecture, missing
+ * or misshapen weights), DC_EDEVICE, DC_ENOMEM. */
 DC_API dc_status dc_model_load(dc_model **out, const char *path,
                                const dc_model_options *options);
 DC_API void dc_model_free(dc_model *model);
@@ -260,13 +295,16 @@ typedef struct dc_model_info {
     int64_t parameters;
 } dc_model_info;
 
+/* Errors: DC_EINVAL (NULL). */
 DC_API dc_status dc_model_get_info(const dc_model *model, dc_model_info *info);
 /* A human-readable description of what was inferred (several lines) into buf, cut to
- * size - 1 characters (size 0 is DC_EINVAL). */
+ * size - 1 characters (size 0 is DC_EINVAL).
+ * Errors: DC_EINVAL (NULL, size 0). */
 DC_API dc_status dc_model_describe(const dc_model *model, char *buf, size_t size);
 
 /* The raw network output for x (N, 3, H, W) float32 and t (N) float32 timesteps:
- * (N, out_channels, H, W) float32. */
+ * (N, out_channels, H, W) float32.
+ * Errors: DC_EINVAL (shapes or dtypes). */
 DC_API dc_status dc_model_eps(dc_model *model, const dc_tensor *x, const dc_tensor *t,
                               dc_tensor *out);
 
@@ -318,21 +356,27 @@ typedef struct dc_diffusion_options {
     dc_progress_fn progress;     /* may be NULL */
     void *progress_user;
 } dc_diffusion_options;
-#define DC_DIFFUSION_OPTIONS_INIT \
-    {DC_DIFFUSION_OPTIONS_VERSION, 500, 40, DC_SAMPLING_DDIM, 0.0, 1234, 1000, 1e-4, 0.02, NULL, NULL}
+#define DC_DIFFUSION_OPTIONS_INIT                                                               \
+    {DC_DIFFUSION_OPTIONS_VERSION, 500, 40, DC_SAMPLING_DDIM, 0.0, 1234, 1000, 1e-4, 0.02, NULL, \
+     NULL}
 
 DC_API dc_status dc_diffusion_options_init(dc_diffusion_options *options, unsigned version);
 
 /* Deterministic DDIM inversion of x0 (N, 3, H, W) in [-1, 1] to a latent at t0, in `steps`
- * steps (steps - 1 model calls). */
+ * steps (steps - 1 model calls).
+ * Errors: DC_EINVAL (shapes, eta not 0, DDPM sampling, steps < 2, t0 outside 1..T-1),
+ * DC_ECANCELLED. */
 DC_API dc_status dc_invert(dc_model *model, const dc_tensor *x0,
                            const dc_diffusion_options *options, dc_tensor *latent);
-/* Generation from a latent at t0 back to an image (steps model calls). */
+/* Generation from a latent at t0 back to an image (steps model calls).
+ * Errors: DC_EINVAL (shapes, steps 1 or negative, DDPM with steps != 0, eta negative or not
+ * finite, t0 out of range), DC_ECANCELLED. */
 DC_API dc_status dc_generate(dc_model *model, const dc_tensor *latent,
                              const dc_diffusion_options *options, dc_tensor *out);
 /* The stochastic forward x_t = sqrt(abar[t0-1]) x0 + sqrt(1 - abar[t0-1]) noise, with the
  * given noise (x0's shape) or, when noise is NULL, noise drawn with options->seed. The
- * options are checked as for generation. */
+ * options are checked as for generation.
+ * Errors: DC_EINVAL (dtype or shape, t0 out of range). */
 DC_API dc_status dc_add_noise(const dc_tensor *x0, const dc_tensor *noise,
                               const dc_diffusion_options *options, dc_tensor *xt);
 
@@ -344,6 +388,7 @@ typedef struct dc_image_metrics {
     double psnr;
     double ssim;
 } dc_image_metrics;
+/* Errors: DC_EINVAL (dtypes, shapes, sizes), DC_ENOMEM. */
 DC_API dc_status dc_compare_images(const dc_tensor *a, const dc_tensor *b,
                                    dc_image_metrics *metrics);
 
@@ -359,22 +404,29 @@ typedef struct dc_latent_cache dc_latent_cache;
  * file made with another model or other parameters is refused (DC_EINVAL naming the
  * difference), one that is not a latent cache is DC_EFORMAT. A new file is written by the
  * first dc_latent_cache_add (a path that cannot be written fails there, DC_EIO). The model
- * must outlive the cache. */
+ * must outlive the cache.
+ * Errors: DC_EINVAL (NULL, gen_steps < 2, inversion options as for dc_invert, and a file made
+ * with another model or other parameters: the message names the difference), DC_EIO,
+ * DC_EFORMAT (a damaged file), DC_ENOMEM. */
 DC_API dc_status dc_latent_cache_open(dc_latent_cache **out, const char *path, dc_model *model,
                                       const dc_diffusion_options *inversion, int gen_steps);
 DC_API void dc_latent_cache_free(dc_latent_cache *cache);
 DC_API size_t dc_latent_cache_count(const dc_latent_cache *cache);
 /* Finds x0 (1, 3, H, W) in the cache, or inverts and reconstructs it and appends it to the
- * file (atomically); *index receives its entry. */
+ * file (atomically); *index receives its entry.
+ * Errors: DC_EINVAL (shape or dtype), DC_EIO (the write; the entry is then not added),
+ * DC_ENOMEM (also a full cache: 2^20 entries), DC_ECANCELLED. */
 DC_API dc_status dc_latent_cache_add(dc_latent_cache *cache, const dc_tensor *x0,
                                      size_t *index);
 /* Entry `index` (DC_EINVAL past the last; the outputs are then untouched); any output may
- * be NULL. */
+ * be NULL.
+ * Errors: DC_EINVAL (NULL cache, index out of range), DC_EFORMAT (an entry whose data fails
+ * its CRC), DC_ENOMEM. On failure no output is allocated. */
 DC_API dc_status dc_latent_cache_get(const dc_latent_cache *cache, size_t index, dc_tensor *x0,
                                      dc_tensor *x_rec, dc_tensor *x_lat);
 
 /* ---------------------------------------------------------------------------------------
- * Sampler: generation with the noise of several models mixed (REFERENCE §3.2, §3.5, §3.6)
+ * Sampler: generation with the noise of several models mixed (DiffusionCLIP's noise combination)
  *
  * eps(x, t) = sum_i gamma_i(t) eps_i(x, t) over M models of one family, resolution and
  * output layout (model 0 is the original; the others are usually fine-tuned from it). The
@@ -389,28 +441,36 @@ DC_API dc_status dc_latent_cache_get(const dc_latent_cache *cache, size_t index,
 
 typedef struct dc_sampler dc_sampler;
 
-/* A sampler over models[0..count) (1 <= count <= 64). Its weights start as model 0 alone. */
+/* A sampler over models[0..count) (1 <= count <= 64). Its weights start as model 0 alone.
+ * Errors: DC_EINVAL (NULL, count out of range, models that cannot be mixed: the message names
+ * both), DC_ENOMEM. */
 DC_API dc_status dc_sampler_new(dc_sampler **out, dc_model *const *models, size_t count);
 DC_API void dc_sampler_free(dc_sampler *sampler);
 DC_API size_t dc_sampler_count(const dc_sampler *sampler);
 
 /* The setters refuse (DC_EINVAL) weights that are not finite or do not sum to 1, naming
- * the t, and then keep the previous weights. Constant weights: weights[count]. */
+ * the t, and then keep the previous weights. Constant weights: weights[count].
+ * Errors: DC_EINVAL (NULL, a weight not finite, a sum other than 1 within 1e-6); the previous
+ * weights are then kept. */
 DC_API dc_status dc_sampler_set_weights(dc_sampler *sampler, const double *weights);
 /* A piecewise schedule: at timestep t the row k (weights[k * count .. k * count + count))
  * of the highest threshold with t >= thresholds[k]. Thresholds are distinct, in any order,
  * the lowest <= 0; e.g. the published {300: [1, 0], 0: [0.3, 0.7]} is thresholds {300, 0}
- * and weights {1, 0, 0.3, 0.7}. At most 1024 pieces. */
+ * and weights {1, 0, 0.3, 0.7}. At most 1024 pieces.
+ * Errors: DC_EINVAL (as dc_sampler_set_weights, plus duplicate thresholds, no threshold <= 0,
+ * too many pieces); previous weights kept. */
 DC_API dc_status dc_sampler_set_piecewise(dc_sampler *sampler, const int *thresholds,
                                           const double *weights, size_t pieces);
 /* A linear ramp: `a` at t <= t_a, `b` at t >= t_b (t_a != t_b, either may be the larger),
- * and (1 - s) a + s b in between, s = (t - t_a) / (t_b - t_a). */
+ * and (1 - s) a + s b in between, s = (t - t_a) / (t_b - t_a).
+ * Errors: DC_EINVAL (t_a == t_b, weights as above); previous weights kept. */
 DC_API dc_status dc_sampler_set_ramp(dc_sampler *sampler, int t_a, const double *a, int t_b,
                                      const double *b);
 /* The weights at timestep t into weights[count]. */
 DC_API dc_status dc_sampler_weights_at(const dc_sampler *sampler, int t, double *weights);
 
-/* Generation from a latent at options->t0 with the mix (as dc_generate). */
+/* Generation from a latent at options->t0 with the mix (as dc_generate).
+ * Errors: as dc_generate. */
 DC_API dc_status dc_sampler_generate(dc_sampler *sampler, const dc_tensor *latent,
                                      const dc_diffusion_options *options, dc_tensor *out);
 
@@ -439,21 +499,25 @@ typedef struct dc_edit_options {
 
 DC_API dc_status dc_edit_options_init(dc_edit_options *options, unsigned version);
 
-/* Editing (REFERENCE §3.5 edit_one_image): x0 (N, 3, H, W) in [-1, 1] is inverted with
- * model 0 to t0, then generated with the mix -> out (N, 3, H, W). */
+/* Editing (the published edit_one_image): x0 (N, 3, H, W) in [-1, 1] is inverted with
+ * model 0 to t0, then generated with the mix -> out (N, 3, H, W).
+ * Errors: DC_EINVAL (shapes, options, a cache of another model or other parameters),
+ * DC_ECANCELLED, and the cache's DC_EIO. */
 DC_API dc_status dc_sampler_edit(dc_sampler *sampler, const dc_tensor *x0,
                                  const dc_edit_options *options, dc_tensor *out);
 /* Continuous transition: x0 inverted once with model 0, then generated `count` (2..4096) times
  * with the weights (1 - g) e_0 + g w(t) for g = k / (count - 1), from model 0 alone (g 0) to
  * the sampler's weights w (g 1); with two models and weights {0, 1} this is the published
- * model_ratio g. out: (N * count, 3, H, W), image n's transition in rows n * count ... */
+ * model_ratio g. out: (N * count, 3, H, W), image n's transition in rows n * count ...
+ * Errors: as dc_sampler_edit, plus count out of range. */
 DC_API dc_status dc_sampler_transition(dc_sampler *sampler, const dc_tensor *x0, int count,
                                        const dc_edit_options *options, dc_tensor *out);
-/* Unseen-domain translation and stroke-to-image (REFERENCE §3.5 unseen2unseen): `repeats`
+/* Unseen-domain translation and stroke-to-image (the published unseen2unseen): `repeats`
  * times, x0 is noised to t0 (the stochastic forward, alpha-bar[t0 - 1]) and denoised with
  * model 0 in `projection_steps` DDIM steps (eta 0), each repeat starting from the previous
  * result; the projection is then inverted with model 0 and generated with the mix.
- * `projected` (may be NULL) receives the projection. options->cache is not used. */
+ * `projected` (may be NULL) receives the projection. options->cache is not used.
+ * Errors: DC_EINVAL (shapes, repeats < 1, projection_steps < 2, other options), DC_ECANCELLED. */
 DC_API dc_status dc_sampler_translate(dc_sampler *sampler, const dc_tensor *x0,
                                       const dc_edit_options *options, dc_tensor *out,
                                       dc_tensor *projected);
@@ -470,14 +534,18 @@ DC_API dc_status dc_sampler_translate(dc_sampler *sampler, const dc_tensor *x0,
 
 typedef struct dc_tokenizer dc_tokenizer;
 
-/* Reads the vocabulary `vocab_path` (bpe_simple_vocab_16e6.txt.gz). */
+/* Reads the vocabulary `vocab_path` (bpe_simple_vocab_16e6.txt.gz).
+ * Errors: DC_EINVAL (NULL), DC_EIO, DC_EFORMAT (not that vocabulary: a bad gzip stream or
+ * merge list), DC_ENOMEM. */
 DC_API dc_status dc_tokenizer_new(dc_tokenizer **out, const char *vocab_path);
 DC_API void dc_tokenizer_free(dc_tokenizer *tok);
 /* Tokenizes `count` NUL-terminated UTF-8 texts into `out`, an int64 [count, context_length]
  * tensor (allocated; release with dc_tensor_free): row i is 49406 (<|startoftext|>), the
  * BPE ids of texts[i], 49407 (<|endoftext|>), then zeros. A text needing more than
  * context_length tokens is DC_EINVAL naming its index, unless `truncate` is non-zero: then
- * it is cut to context_length tokens, the last one 49407. Invalid UTF-8 is DC_EINVAL. */
+ * it is cut to context_length tokens, the last one 49407. Invalid UTF-8 is DC_EINVAL.
+ * Errors: DC_EINVAL (NULL, context_length < 1, invalid UTF-8, a text too long: the message
+ * gives its index), DC_ENOMEM. */
 DC_API dc_status dc_tokenize(dc_tokenizer *tok, const char *const *texts, size_t count,
                              int context_length, int truncate, dc_tensor *out);
 
@@ -510,7 +578,9 @@ typedef struct dc_clip_options {
 #define DC_CLIP_OPTIONS_INIT {DC_CLIP_OPTIONS_VERSION, "cpu", 0, DC_CLIP_LOSS_LOG}
 
 DC_API dc_status dc_clip_options_init(dc_clip_options *options, unsigned version);
-/* options may be NULL (defaults). */
+/* options may be NULL (defaults).
+ * Errors: DC_EINVAL (NULL, an unknown loss form, half without CUDA), DC_EIO, DC_EFORMAT (not a
+ * CLIP model), DC_EDEVICE, DC_ENOMEM. */
 DC_API dc_status dc_clip_load(dc_clip **out, const char *path, const dc_clip_options *options);
 DC_API void dc_clip_free(dc_clip *clip);
 /* The side of the square images encode_image takes (224 for ViT-B/16), and the feature
@@ -520,15 +590,18 @@ DC_API int dc_clip_embed_dim(const dc_clip *clip);
 
 /* DiffusionCLIP's preprocessing of float32 images (N, 3, H, W) in [-1, 1]: (x + 1) / 2,
  * bicubic resize of the shorter side to the input size (no antialias), centre crop, CLIP's
- * mean and std. */
+ * mean and std.
+ * Errors: DC_EINVAL (shape, dtype). */
 DC_API dc_status dc_clip_preprocess(dc_clip *clip, const dc_tensor *x, dc_tensor *out);
 /* CLIP's own preprocessing of a photo (clip.load's transform for PIL images): the shorter
  * side resized to the input size S as torchvision's Resize(S, BICUBIC) does it on a PIL
  * image (Pillow's 8-bit bicubic resampling, reproduced bit for bit), centre crop S x S,
- * x / 255, CLIP's mean and std -> float32 (1, 3, S, S) for dc_clip_encode_image. */
+ * x / 255, CLIP's mean and std -> float32 (1, 3, S, S) for dc_clip_encode_image.
+ * Errors: DC_EINVAL (NULL, an invalid image), DC_ENOMEM. */
 DC_API dc_status dc_clip_preprocess_image(const dc_clip *clip, const dc_image *img,
                                           dc_tensor *out);
-/* x: preprocessed float32 (N, 3, S, S) -> float32 (N, embed_dim), not normalised. */
+/* x: preprocessed float32 (N, 3, S, S) -> float32 (N, embed_dim), not normalised.
+ * Errors: DC_EINVAL (shapes, dtypes, token ids outside the vocabulary). */
 DC_API dc_status dc_clip_encode_image(dc_clip *clip, const dc_tensor *x, dc_tensor *features);
 /* tokens: int64 or int32 (N, 77) CLIP tokens -> float32 (N, embed_dim), not normalised. */
 DC_API dc_status dc_clip_encode_text(dc_clip *clip, const dc_tensor *tokens,
@@ -537,7 +610,8 @@ DC_API dc_status dc_clip_encode_text(dc_clip *clip, const dc_tensor *tokens,
  * by `target`), both float32 (N, 3, H, W) in [-1, 1]. losses[0] = L_dir, losses[1] =
  * -log((2 - L_dir) / 2). If grad is not NULL it receives d loss / d x_trg (shape of x_trg) of
  * the options' loss form. The text direction (79 prompt templates) is computed once per
- * (source, target) and kept in the clip. */
+ * (source, target) and kept in the clip.
+ * Errors: DC_EINVAL (NULL, shapes, texts too long). */
 DC_API dc_status dc_clip_loss(dc_clip *clip, dc_tokenizer *tokenizer, const char *source,
                               const char *target, const dc_tensor *x_src,
                               const dc_tensor *x_trg, double losses[2], dc_tensor *grad);
@@ -550,7 +624,8 @@ typedef struct dc_idnet_options {
 #define DC_IDNET_OPTIONS_INIT {DC_IDNET_OPTIONS_VERSION, "cpu"}
 
 DC_API dc_status dc_idnet_options_init(dc_idnet_options *options, unsigned version);
-/* options may be NULL (defaults). */
+/* options may be NULL (defaults).
+ * Errors: DC_EINVAL (NULL), DC_EIO, DC_EFORMAT (not an IR-SE network), DC_EDEVICE, DC_ENOMEM. */
 DC_API dc_status dc_idnet_load(dc_idnet **out, const char *path,
                                const dc_idnet_options *options);
 DC_API void dc_idnet_free(dc_idnet *net);
@@ -560,14 +635,15 @@ DC_API void dc_idnet_free(dc_idnet *net);
 DC_API dc_status dc_idnet_features(dc_idnet *net, const dc_tensor *x, dc_tensor *features);
 /* The identity loss between sources x0 and edits x_hat of one shape: *loss = mean of the
  * per-sample 1 - <f(x_hat), f(x0)>; per_sample (float32 (N,)) and grad (d loss / d x_hat) may
- * be NULL. */
+ * be NULL.
+ * Errors: DC_EINVAL (NULL, shapes differ). */
 DC_API dc_status dc_idnet_id_loss(dc_idnet *net, const dc_tensor *x0, const dc_tensor *x_hat,
                                   double *loss, dc_tensor *per_sample, dc_tensor *grad);
 
 /* ---------------------------------------------------------------------------------------
  * Fine-tuning
  *
- * DiffusionCLIP's fine-tuning (REFERENCE §5): a copy of a base model's weights is trained so
+ * DiffusionCLIP's fine-tuning: a copy of a base model's weights is trained so
  * that images generated from the latents of training images (a latent cache made with the
  * base model) move from a source text towards a target text, guided by CLIP's directional
  * loss, with L1 and face-identity losses keeping them close to the originals. The result is
@@ -659,14 +735,18 @@ DC_API const dc_edit_preset *dc_edit_preset_at(size_t i);
 DC_API const dc_edit_preset *dc_edit_preset_find(const char *name);
 /* Sets the options a preset holds: a dataset preset's numbers, or an edit preset's dataset
  * numbers, then its texts (one pair, pointing into the preset) and its t_0. Apply presets
- * first and explicit choices after them. DC_EINVAL for an unknown name. */
+ * first and explicit choices after them. DC_EINVAL for an unknown name.
+ * Errors: DC_EINVAL (NULL, an unknown name). */
 DC_API dc_status dc_finetune_options_apply_preset(dc_finetune_options *options,
                                                   const char *name);
 
 /* A fine-tuner over `base` (whose weights are copied: base stays usable and unchanged), CLIP
  * with its tokenizer, an optional identity network (NULL) and the latent cache of the
  * training images, which must have been made with `base` and the options' t0 and inv_steps.
- * Every handle must outlive the fine-tuner; the options (and their texts) are copied. */
+ * Every handle must outlive the fine-tuner; the options (and their texts) are copied.
+ * Errors: DC_EINVAL (NULL, options out of range, no texts or an empty text, every loss weight
+ * 0, an identity weight without a network, a cache of another model or other parameters, image
+ * indices beyond the cache), DC_ENOMEM. */
 DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *clip,
                                   dc_tokenizer *tokenizer, dc_idnet *idnet,
                                   dc_latent_cache *cache, const dc_finetune_options *options);
@@ -675,23 +755,31 @@ DC_API void dc_finetuner_free(dc_finetuner *ft);
  * weights are written to the epoch file (`path` with ".epochE" before its extension:
  * "ft.pt" -> "ft.epoch2.pt"), which replaces the previous epoch's file; after the last
  * epoch they are written to `path` and the epoch file is removed. Every write replaces its
- * file atomically. The format follows the extension of `path`: ".safetensors", ".delta"
- * (dc_finetuner_save), else a torch.save zip. A progress callback that returns non-zero
- * stops with DC_ECANCELLED; files saved so far stay intact and the fine-tuner usable. */
+ * file atomically. The format follows the extension of `path` (any case): ".safetensors",
+ * ".delta" (dc_finetuner_save), else a torch.save zip. A progress callback that returns non-zero
+ * stops with DC_ECANCELLED; files saved so far stay intact and the fine-tuner usable.
+ * Errors: DC_EINVAL (NULL, pair out of range), DC_EIO, DC_EFORMAT (an epoch file to resume
+ * from that is damaged), DC_ECANCELLED (files saved so far stay intact and the fine-tuner
+ * usable), DC_ENOMEM. */
 DC_API dc_status dc_finetuner_train(dc_finetuner *ft, size_t pair, const char *path);
 /* Writes the current weights: ".delta" files hold fine-tuned minus base as float16
  * (docs/formats.md), ".safetensors" a safetensors state dict, anything else a torch.save zip
- * state dict, both with the base model's key names. Atomic. */
+ * state dict, both with the base model's key names. Atomic.
+ * Errors: DC_EINVAL (NULL, a difference beyond float16's range for a delta), DC_EIO. */
 DC_API dc_status dc_finetuner_save(dc_finetuner *ft, const char *path);
 
-/* Writes model - base as a delta file (both models of one architecture). Atomic. */
+/* Writes model - base as a delta file (both models of one architecture). Atomic.
+ * Errors: DC_EINVAL (NULL, different tensors or shapes, a difference beyond float16's range),
+ * DC_EIO. */
 DC_API dc_status dc_model_save_delta(const dc_model *model, const dc_model *base,
                                      const char *path);
 /* Loads fine-tuned weights of `base`: a full state dict in any container, or a delta file
  * made for this base model (checked by its fingerprint). The tensors must match the base's
  * names and shapes. The new model shares nothing mutable with `base`. options may be NULL:
  * base's device and dtype; its head layout and image size always come from base. Weights of
- * another architecture are DC_EFORMAT, a delta made for another base model DC_EINVAL. */
+ * another architecture are DC_EFORMAT, a delta made for another base model DC_EINVAL.
+ * Errors: DC_EINVAL (NULL, a delta for another base model, bad options), DC_EIO, DC_EFORMAT
+ * (missing, extra or misshapen tensors, a damaged delta), DC_EDEVICE, DC_ENOMEM. */
 DC_API dc_status dc_model_load_finetuned(dc_model **out, const dc_model *base,
                                          const char *path, const dc_model_options *options);
 
@@ -728,19 +816,24 @@ typedef struct dc_face_descriptor_options {
 DC_API dc_status dc_face_descriptor_options_init(dc_face_descriptor_options *options,
                                                  unsigned version);
 /* Loads the network from a tfjs weights manifest and its weights file; weights_path NULL
- * reads the file(s) the manifest names, beside it. options may be NULL (defaults). */
+ * reads the file(s) the manifest names, beside it. options may be NULL (defaults).
+ * Errors: DC_EINVAL (NULL manifest, an unknown device or options version), DC_EIO, DC_EFORMAT
+ * (a bad manifest, weights missing, misshapen or of an unsupported dtype or quantisation,
+ * paths outside the manifest's directory), DC_EDEVICE, DC_ENOMEM. */
 DC_API dc_status dc_face_descriptor_load(dc_face_descriptor **out, const char *manifest_path,
                                          const char *weights_path,
                                          const dc_face_descriptor_options *options);
 DC_API void dc_face_descriptor_free(dc_face_descriptor *net);
 /* Crops `box` (it must lie inside the image; NULL: the centred largest square) and resizes
- * it to size x size with the Lanczos filter of dc_image_to_tensor. */
+ * it to size x size with the Lanczos filter of dc_image_to_tensor.
+ * Errors: DC_EINVAL (NULL, a box outside the image, a bad size), DC_ENOMEM. */
 DC_API dc_status dc_face_crop(const dc_image *img, const dc_face_box *box, int size,
                               dc_image *out);
 /* The descriptor of the face in `box` of img (NULL: the centred largest square), cropped and
  * resized to 150x150 as dc_face_crop does. A 150x150 image with box NULL is used as is, and
  * then the result is face-api's computeFaceDescriptor of the same pixels (face-api itself
- * pads other inputs to a square and resizes them bilinearly). */
+ * pads other inputs to a square and resizes them bilinearly).
+ * Errors: DC_EINVAL (NULL, a box outside the image), DC_ENOMEM. */
 DC_API dc_status dc_face_descriptor_compute(dc_face_descriptor *net, const dc_image *img,
                                             const dc_face_box *box,
                                             float descriptor[DC_FACE_DESCRIPTOR_SIZE]);
