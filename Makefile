@@ -40,11 +40,24 @@ ifeq ($(LIBTORCH),)
 TORCH_CPPFLAGS :=
 TORCH_LDLIBS   := -ltorch -ltorch_cpu -lc10
 else
+# LIBTORCH is the official zip's libtorch/ or pip's site-packages/torch/: both hold include/,
+# lib/ and share/cmake/Torch.
+ifeq ($(wildcard $(LIBTORCH)/lib/libc10.so),)
+$(error LIBTORCH=$(LIBTORCH) has no lib/libc10.so: give the official zip's libtorch/ directory or pip's site-packages/torch/)
+endif
+# Code built with another C++ ABI than LibTorch's fails to link (std::string arguments). The ABI
+# is in TorchConfig.cmake (TORCH_CXX_FLAGS) where the build recorded it; else libc10 tells:
+# its std::string symbols mangle as __cxx11 in the new ABI only.
 TORCH_ABI      := $(shell grep -ho '_GLIBCXX_USE_CXX11_ABI=[01]' $(LIBTORCH)/share/cmake/Torch/TorchConfig.cmake 2>/dev/null | head -n1)
-TORCH_CPPFLAGS := -isystem $(LIBTORCH)/include -isystem $(LIBTORCH)/include/torch/csrc/api/include $(if $(TORCH_ABI),-D$(TORCH_ABI))
-# --no-as-needed keeps libtorch_cuda loaded so that LibTorch registers its CUDA backend.
-TORCH_LDLIBS   := -L$(LIBTORCH)/lib -Wl,-rpath,$(abspath $(LIBTORCH))/lib -Wl,--no-as-needed \
-                  -ltorch -ltorch_cpu -lc10 $(if $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),-ltorch_cuda -lc10_cuda) \
+ifeq ($(TORCH_ABI),)
+TORCH_ABI      := _GLIBCXX_USE_CXX11_ABI=$(shell nm -D --defined-only $(LIBTORCH)/lib/libc10.so | grep -q __cxx11 && echo 1 || echo 0)
+endif
+TORCH_CUDA     := $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so)
+TORCH_CPPFLAGS := -isystem $(LIBTORCH)/include -isystem $(LIBTORCH)/include/torch/csrc/api/include -D$(TORCH_ABI)
+# --no-as-needed keeps libtorch_cuda loaded so that LibTorch registers its CUDA backend; the
+# rpath-link finds the libraries it needs where they lie beside it.
+TORCH_LDLIBS   := -L$(LIBTORCH)/lib -Wl,-rpath,$(abspath $(LIBTORCH))/lib -Wl,-rpath-link,$(abspath $(LIBTORCH))/lib \
+                  -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 $(if $(TORCH_CUDA),-ltorch_cuda -lc10_cuda) \
                   -Wl,--as-needed
 endif
 
@@ -102,7 +115,7 @@ BENCH        := $(BUILD)/bench/bench
 
 .PHONY: all deps faceapi test test-python test-rust test-cpp test-sanitize test-tsan tsan-run fuzz \
         bench bench-compare demo install uninstall clean unicode-tables check-abi abi-baseline \
-        cli-docs
+        cli-docs debian13-root test-libtorch2 check-cuda-build
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -154,7 +167,8 @@ deps:
 	    build-essential pkg-config libtorch-dev libopenblas0-pthread \
 	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
 	    python3 python3-torch python3-numpy abigail-tools unicode-data \
-	    python3-skimage python-matplotlib-data clang libclang-rt-14-dev llvm
+	    python3-skimage python-matplotlib-data clang libclang-rt-14-dev llvm \
+	    debootstrap
 	command -v cargo >/dev/null 2>&1 || \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cargo
 	$(MAKE) faceapi
@@ -213,6 +227,31 @@ bench: $(BENCH)
 
 bench-compare: $(BENCH)
 	$(PYTHON) test/bench/compare_pytorch.py --bench $(BENCH) $(COMPARE_ARGS)
+
+# ---- LibTorch 2.6 and its CUDA build, in a Debian 13 root (tools/debian13.sh; root only) ----
+# `make test-libtorch2` runs the whole `make test` (golden cases required) against Debian 13's
+# LibTorch 2.6 in a root made once under build/debian13 (about 4 GB) and reused; `make
+# check-cuda-build` compiles and links the library and diffclip there against Debian 13's CUDA
+# LibTorch 2.6, unpacked beside it (tools/check_cuda_build.sh says what is checked).
+DEBIAN13_ROOT     ?= build/debian13
+DEBIAN13_JOBS     ?= 2
+DEBIAN13_PACKAGES := build-essential pkg-config libtorch-dev libopenblas0-pthread \
+                     libpng-dev libjpeg62-turbo-dev zlib1g-dev python3 python3-torch python3-numpy \
+                     abigail-tools unicode-data python3-skimage python-matplotlib-data \
+                     clang libclang-rt-dev llvm cargo
+DEBIAN13_RUN       = sh tools/debian13.sh run $(DEBIAN13_ROOT) . $(abspath $(GOLDEN)) \
+                     $(abspath $(CLIP_DATA)) $(abspath $(FACEAPI))
+DEBIAN13_ARGS     := GOLDEN=/work/golden CLIP_DATA=/work/clip FACEAPI=/work/faceapi
+
+debian13-root:
+	sh tools/debian13.sh root $(DEBIAN13_ROOT) $(DEBIAN13_PACKAGES)
+
+test-libtorch2: debian13-root
+	CI=true $(DEBIAN13_RUN) 'nice make -j$(DEBIAN13_JOBS) $(DEBIAN13_ARGS) all && \
+	    nice make $(DEBIAN13_ARGS) test'
+
+check-cuda-build: debian13-root
+	$(DEBIAN13_RUN) 'nice sh tools/check_cuda_build.sh $(DEBIAN13_JOBS)'
 
 # ---- fuzzing: the pure-C readers (no LibTorch) built with clang's libFuzzer, ASan and UBSan ----
 FUZZ_CC       ?= clang
@@ -305,4 +344,5 @@ uninstall:
 clean:
 	rm -rf $(BUILD) $(LIBOUT)/libdiffclip.*
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# (The Debian 13 root under build/ is no build output: its /etc/rc*.d are directories.)
+-include $(shell find $(BUILD) -path build/debian13 -prune -o -name '*.d' -type f -print 2>/dev/null)

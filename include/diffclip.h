@@ -70,6 +70,19 @@ DC_API dc_status dc_set_num_threads(int n);
 DC_API int dc_get_num_threads(void);
 /* 1 if a CUDA device can be used, else 0. */
 DC_API int dc_cuda_available(void);
+/* Whether `device` ("cpu", "cuda", "cuda:N", "auto") can be used: DC_OK, DC_EINVAL for a bad
+ * name, or DC_EDEVICE with a message saying why not (a CPU-only LibTorch, no device found, an
+ * index past the last device). */
+DC_API dc_status dc_device_check(const char *device);
+/* One line on the tensor backend, for bug reports: "LibTorch 2.6.0, CUDA backend registered,
+ * 1 CUDA device(s)" or "LibTorch 1.13.0, CPU only (no CUDA backend)". Static storage. */
+DC_API const char *dc_backend_info(void);
+/* The CUDA caching allocator's peak allocated and reserved bytes on a CUDA device ("cuda",
+ * "cuda:N") since the process began or the last reset, as torch.cuda.max_memory_allocated and
+ * max_memory_reserved; either pointer may be NULL. DC_EDEVICE without that device. */
+DC_API dc_status dc_cuda_memory_peak(const char *device, int64_t *peak_allocated,
+                                     int64_t *peak_reserved);
+DC_API dc_status dc_cuda_memory_reset_peak(const char *device);
 
 /* ---------------------------------------------------------------------------------------
  * Arrays and images

@@ -414,8 +414,15 @@ static int train_pairs(const finetune_args *a, const dc_finetune_options *o, han
             return cli_usage_error("out of memory");
         fprintf(stderr, "fine-tuning '%s' -> '%s' into %s\n", o->source_texts[pair],
                 o->target_texts[pair], path);
+        /* A failure here only means the device is not CUDA: no GPU peak to report. */
+        dc_cuda_memory_reset_peak(a->compute.device);
         dc_status s = dc_finetuner_train(h->ft, pair, path);
         cli_progress_done();
+        int64_t peak_allocated, peak_reserved;
+        if (s == DC_OK &&
+            dc_cuda_memory_peak(a->compute.device, &peak_allocated, &peak_reserved) == DC_OK)
+            fprintf(stderr, "peak CUDA memory: %.0f MiB allocated, %.0f MiB reserved\n",
+                    peak_allocated / 1048576.0, peak_reserved / 1048576.0);
         if (s == DC_OK)
             printf("%s\n", path);
         else if (s == DC_ECANCELLED)

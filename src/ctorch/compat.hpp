@@ -4,6 +4,7 @@
 #ifndef DC_SRC_CTORCH_COMPAT_HPP
 #define DC_SRC_CTORCH_COMPAT_HPP
 
+#include <ATen/Context.h>
 #include <c10/core/Allocator.h>
 #include <torch/csrc/api/include/torch/version.h>
 
@@ -41,6 +42,24 @@ public:
 protected:
     virtual c10::DataPtr do_allocate(size_t n) const = 0;
 };
+
+/* The allocators' running totals as c10::reportMemoryUsageToProfiler passes them: int64_t in
+ * 1.13, size_t in 2.x. Taken from the function's own type, so that a memory reporter's
+ * override matches whatever version declares it. */
+template <class F>
+struct third_parameter;
+template <class R, class A, class B, class C, class... Rest>
+struct third_parameter<R (*)(A, B, C, Rest...)> {
+    using type = C;
+};
+using allocator_total = third_parameter<decltype(&c10::reportMemoryUsageToProfiler)>::type;
+
+/* TF32 in cuBLAS matmuls and cuDNN convolutions (float32 inputs, 10-bit mantissa products). */
+inline void set_tf32(bool allowed)
+{
+    at::globalContext().setAllowTF32CuBLAS(allowed);
+    at::globalContext().setAllowTF32CuDNN(allowed);
+}
 
 } // namespace ctorch
 

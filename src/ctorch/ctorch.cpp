@@ -195,7 +195,7 @@ static bool dtype_of(at::ScalarType type, dc_dtype *out)
     }
 }
 
-static int cuda_device_count()
+int cuda_device_count()
 {
     if (!at::globalContext().hasCUDA())
         return 0;
@@ -208,15 +208,21 @@ at::Device torch_device(int device)
         return at::Device(at::kCPU);
     if (device < 0)
         throw failure(DC_EINVAL, "device %d is neither CT_CPU (-1) nor a CUDA index", device);
+    if (!cuda_backend_loaded())
+        throw failure(DC_EDEVICE,
+                      "CUDA device %d requested, but this build's LibTorch has no CUDA backend "
+                      "(a CPU-only LibTorch: build with make LIBTORCH=dir, docs/cuda.md)",
+                      device);
     int count = cuda_device_count();
     if (count == 0)
         throw failure(DC_EDEVICE,
-                      "CUDA device %d requested but CUDA is not available (LibTorch built "
-                      "without CUDA, or no GPU/driver found)",
+                      "CUDA device %d requested, but LibTorch's CUDA backend finds no CUDA "
+                      "device (no GPU, or no driver: nvidia-smi should list one)",
                       device);
     if (device >= count)
         throw failure(DC_EDEVICE, "CUDA device %d requested but only %d device(s) exist", device,
                       count);
+    cuda_device_used();
     return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device));
 }
 

@@ -43,6 +43,20 @@ enum { CT_CPU = -1 };
 int ct_set_num_threads(int n);
 int ct_get_num_threads(void);
 int ct_cuda_available(void);
+/* 1 when LibTorch's CUDA backend is loaded (a CUDA build), whether or not a GPU is present. */
+int ct_cuda_backend(void);
+/* The first use of a CUDA device turns cuDNN autotuning on (the UNets repeat their shapes)
+ * and applies DIFFCLIP_CUDA_TF32 (1: TF32 in cuBLAS and cuDNN, 0: none, unset: LibTorch's
+ * defaults). The CUDA caching allocator's peak allocated and reserved bytes on a device
+ * since the process began or the last reset (torch.cuda.max_memory_allocated and
+ * max_memory_reserved), as seen by threads that used the device through ctorch. */
+/* "LibTorch V, CUDA backend registered, N CUDA device(s)" or "LibTorch V, CPU only (no CUDA
+ * backend)"; computed once. */
+const char *ct_backend_info(void);
+int ct_cuda_memory_peak(int device, int64_t *peak_allocated, int64_t *peak_reserved);
+int ct_cuda_memory_reset_peak(int device);
+/* Waits for the work queued on a CUDA device (timing); nothing to wait for on CT_CPU. */
+int ct_synchronize(int device);
 /* "cpu", "cuda", "cuda:N", "auto" (CUDA 0 when available, else CPU). */
 int ct_parse_device(const char *name, int *device);
 /* Seeds the global CPU and CUDA generators (ct_randn). */
