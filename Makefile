@@ -115,7 +115,7 @@ BENCH        := $(BUILD)/bench/bench
 
 .PHONY: all deps faceapi test test-python test-rust test-cpp test-sanitize test-tsan tsan-run fuzz \
         bench bench-compare demo install uninstall clean unicode-tables check-abi abi-baseline \
-        cli-docs debian13-root test-libtorch2 check-cuda-build
+        cli-docs debian13-root test-libtorch2 check-cuda-build device-debs
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -152,7 +152,7 @@ $(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(STATIC_LIB)
 # The benchmark is a program over the static library.
 $(BENCH): $(BUILD)/obj/test/bench/bench.o $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CXX) -o $@ $< $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
+	$(CXX) $(LDFLAGS) -o $@ $< $(STATIC_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 
 $(BUILD)/obj/test/%.o: test/%.c
 	@mkdir -p $(@D)
@@ -168,7 +168,7 @@ deps:
 	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
 	    python3 python3-torch python3-numpy abigail-tools unicode-data \
 	    python3-skimage python-matplotlib-data clang libclang-rt-14-dev llvm \
-	    debootstrap
+	    debootstrap shellcheck
 	command -v cargo >/dev/null 2>&1 || \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cargo
 	$(MAKE) faceapi
@@ -249,6 +249,13 @@ debian13-root:
 test-libtorch2: debian13-root
 	CI=true $(DEBIAN13_RUN) 'nice make -j$(DEBIAN13_JOBS) $(DEBIAN13_ARGS) all && \
 	    nice make $(DEBIAN13_ARGS) test'
+
+# The libpng, libjpeg and zlib packages (headers and libraries, 2 MB) that travel with the tree
+# to a GPU machine without apt for tools/device_check.sh (docs/cuda.md).
+DEVICE_DEBS := libpng-dev libpng16-16 libjpeg62-turbo-dev libjpeg62-turbo zlib1g-dev zlib1g
+device-debs:
+	mkdir -p third_party/device-debs
+	cd third_party/device-debs && apt-get download $(DEVICE_DEBS)
 
 check-cuda-build: debian13-root
 	$(DEBIAN13_RUN) 'nice sh tools/check_cuda_build.sh $(DEBIAN13_JOBS)'

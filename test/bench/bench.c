@@ -466,7 +466,7 @@ static int serve(const char *spec)
             done_flops = 0;
         } else if (strcmp(line, "invert-next\n") == 0 && x && k + 1 < steps) {
             double start = now_ms();
-            if (invert_step(&c, steps, k++, &x) == DC_OK)
+            if (invert_step(&c, steps, k++, &x) == DC_OK && ct_synchronize(bench_device) == DC_OK)
                 ms = now_ms() - start;
         } else {
             break;
