@@ -45,6 +45,8 @@ static bool contains(const std::string &text, const char *needle)
 /* LibTorch reports everything through c10::Error; the message tells what kind it is. */
 static int classify(const std::string &message)
 {
+    if (contains(message, "CUDA out of memory"))
+        return DC_EDEVICE;
     if (contains(message, "out of memory") || contains(message, "not enough memory"))
         return DC_ENOMEM;
     for (const char *word : {"CUDA", "cuda", "cuDNN", "cudnn", "CUBLAS", "cublas", "NCCL"})
@@ -68,7 +70,10 @@ int status_from_exception(const char *fn) noexcept
         } catch (const failure &e) {
             return report(fn, e.status, e.message);
         } catch (const c10::OutOfMemoryError &e) {
-            return report(fn, DC_ENOMEM, e.what_without_backtrace());
+            /* The GPU's memory is the device's problem, the host's an allocation failure. */
+            std::string message = e.what_without_backtrace();
+            return report(fn, contains(message, "CUDA") ? DC_EDEVICE : DC_ENOMEM,
+                          std::move(message));
         } catch (const c10::Error &e) {
             std::string message = e.what_without_backtrace();
             return report(fn, classify(message), std::move(message));

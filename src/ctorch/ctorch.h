@@ -4,8 +4,10 @@
  *
  * Conventions
  * - Every fallible function returns a dc_status (DC_OK = 0) and writes its result through an
- *   out-pointer; a C++ exception becomes DC_EINTERNAL (DC_EDEVICE for CUDA problems,
- *   DC_ENOMEM for allocation failures) with its message in dc_last_error().
+ *   out-pointer; a C++ exception becomes DC_EINTERNAL (DC_EDEVICE for CUDA problems, the
+ *   GPU running out of memory included; DC_ENOMEM for host allocation failures) with its
+ *   message in dc_last_error(). The tensors of a failed call are freed as the exception
+ *   unwinds: handles made before stay valid.
  * - A ct_tensor owns one at::Tensor. Results are new handles; inputs are never modified
  *   except by functions whose name ends in `_`.
  * - Pools: while a pool is open on this thread (ct_pool_begin), every tensor handle created
