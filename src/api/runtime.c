@@ -1,6 +1,6 @@
 /* The library's version and the public runtime controls, over ctorch. */
 #include "../ctorch/ctorch.h"
-#include "error.h"
+#include "../core/error.h"
 #include "diffclip.h"
 
 DC_API const char *dc_version(void) { return DC_VERSION_STRING; }
