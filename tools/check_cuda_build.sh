@@ -52,17 +52,26 @@ if [ ! -f "$cache/.complete" ]; then
         dpkg-deb -x "$deb" "$prefix"
     done
     rm -rf "$cache/debs"
-    lib=$prefix/usr/lib/$multiarch
-    cudnn=$(readelf -d "$lib/libtorch_cuda.so" | sed -n 's/.*NEEDED.*\[\(libcudnn[^]]*\)\]/\1/p')
-    [ -n "$cudnn" ] || fail "libtorch_cuda.so does not name cuDNN; update this script"
-    echo 'int diffclip_cudnn_stand_in;' > "$cache/stub.c"
-    cc -shared -Wl,-soname,"$cudnn" -o "$lib/$cudnn" "$cache/stub.c"
-    rm "$cache/stub.c"
     mkdir -p "$libtorch"
     ln -s "$prefix/usr/include" "$libtorch/include"
-    ln -s "$lib" "$libtorch/lib"
+    ln -s "$prefix/usr/lib/$multiarch" "$libtorch/lib"
     touch "$cache/.complete"
 fi
+
+# cuDNN's stand-in: its soname, symbol version and functions, cudnnGetVersion answering 9.1
+# (what Debian 13's LibTorch was built with); none of them runs without a GPU.
+torchlib=$prefix/usr/lib/$multiarch
+cudnn=$(readelf -d "$torchlib/libtorch_cuda.so" | sed -n 's/.*NEEDED.*\[\(libcudnn[^]]*\)\]/\1/p')
+[ -n "$cudnn" ] || fail "libtorch_cuda.so does not name cuDNN; update this script"
+printf '%s { global: *; };\n' "$cudnn" > "$cache/stub.map"
+# Every cuDNN function libtorch_cuda imports (some are bound when it loads) returns 0 here.
+{
+    printf '%s\n' '#include <stddef.h>' 'size_t cudnnGetVersion(void) { return 90100; }'
+    nm -D --undefined-only "$torchlib/libtorch_cuda.so" | sed -n 's/.* \(cudnn[A-Za-z0-9_]*\)@.*/\1/p' |
+        sort -u | grep -vx cudnnGetVersion | sed 's/.*/int &(void) { return 0; }/'
+} > "$cache/stub.c"
+cc -shared -fPIC -Wl,-soname,"$cudnn" -Wl,--version-script="$cache/stub.map" \
+    -o "$torchlib/$cudnn" "$cache/stub.c"
 
 # The check's own build tree: the CPU build in build/ is left as it is. cuDNN's stand-in has
 # none of cuDNN's symbols: executables may link against it with those left undefined.
@@ -71,13 +80,19 @@ make -j"$jobs" LIBTORCH="$libtorch" BUILD="$build" LIBOUT="$build/lib" \
 
 lib=$build/lib/libdiffclip.so
 needed=$(readelf -d "$lib" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+# Debian's sonames carry the version (libtorch_cuda.so.2.6), pip's do not.
 for want in libtorch_cuda.so libc10_cuda.so; do
     case " $needed " in
-    *" $want "*) ;;
+    *" $want "* | *" $want".*) ;;
     *) fail "$lib does not need $want (NEEDED: $needed)" ;;
     esac
 done
 echo "check-cuda-build: $lib needs $needed"
+
+# Installed, these libraries would lie in the loader's default paths (the driver's through
+# ld.so.conf); unpacked, the libraries libtorch_cuda needs are found through the path (our
+# rpath reaches only our direct dependencies).
+export LD_LIBRARY_PATH="$torchlib:$prefix/usr/lib:$torchlib/nvidia/current"
 
 # LibTorch's CUDA backend registers when libtorch_cuda loads; asking for a device, which this
 # machine lacks, is then DC_EDEVICE saying so (the tool exits 1).
