@@ -727,17 +727,18 @@ DC_API dc_status dc_face_distance(const float a[DC_FACE_DESCRIPTOR_SIZE],
  * ------------------------------------------------------------------------------------- */
 
 #define DC_FACE_LANDMARK_COUNT 68
+#define DC_FACE_LANDMARK_VALUES 136    /* x, y of each landmark */
 #define DC_FACE_DEFAULT_PREDICTOR "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
 /* The largest aligned size dc_face_align and dc_face_align_landmarks take (the padded working
  * image is also bounded: 64 Mi pixels, else DC_ENOMEM). */
 #define DC_FACE_MAX_ALIGN_SIZE 4096
 
 /* A detected face: dlib's detection rectangle (right and bottom inclusive) and the 68 iBUG
- * landmarks as (x, y) pixel coordinates; `points` has the layout of the published
- * get_landmark's int64 (68, 2) array. */
+ * landmarks in pixels, points[2 i] = x and points[2 i + 1] = y of landmark i: the layout of
+ * the published get_landmark's int64 (68, 2) array. */
 typedef struct dc_face {
     int64_t left, top, right, bottom;
-    int64_t points[DC_FACE_LANDMARK_COUNT][2];
+    int64_t points[DC_FACE_LANDMARK_VALUES];
 } dc_face;
 
 typedef struct dc_face_aligner dc_face_aligner;
@@ -780,12 +781,12 @@ DC_API void dc_faces_free(dc_face *faces);
  * DC_ENOTFOUND when no face is found (the published edit then uses the photo as given). */
 DC_API dc_status dc_face_align(dc_face_aligner *aligner, const dc_image *img, int size,
                                dc_image *out, dc_face *face);
-/* The published align_face with given landmarks (x, y): the quad transform to
+/* The published align_face with given landmarks (x, y pairs as in dc_face): the quad transform to
  * transform_size, then a Lanczos resize to output_size when that is smaller (transform_size
  * 0: output_size, the published call). DC_EINVAL for degenerate landmarks (eyes and mouth at
  * one point), a face outside the image or too large for it. */
 DC_API dc_status dc_face_align_landmarks(const dc_image *img,
-                                         const int64_t points[DC_FACE_LANDMARK_COUNT][2],
+                                         const int64_t points[DC_FACE_LANDMARK_VALUES],
                                          int output_size, int transform_size, dc_image *out);
 
 #ifdef __cplusplus

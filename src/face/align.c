@@ -20,27 +20,28 @@ static vec2 v_sub(vec2 a, vec2 b) { return (vec2){a.x - b.x, a.y - b.y}; }
 static vec2 v_scale(vec2 a, double s) { return (vec2){a.x * s, a.y * s}; }
 
 /* np.mean(lm[first:first + n], axis=0) */
-static vec2 mean_points(const int64_t lm[][2], int first, int n)
+static vec2 mean_points(const int64_t *lm, int first, int n)
 {
     double sx = 0, sy = 0;
     for (int i = first; i < first + n; i++) {
-        sx += (double)lm[i][0];
-        sy += (double)lm[i][1];
+        sx += (double)lm[2 * i];
+        sy += (double)lm[2 * i + 1];
     }
     return (vec2){sx / n, sy / n};
 }
 
 /* The oriented quad (upper-left, lower-left, lower-right, upper-right) and its size. */
-static int face_quad(const int64_t lm[][2], vec2 quad[4], double *qsize)
+static int face_quad(const int64_t *lm, vec2 quad[4], double *qsize)
 {
     for (int i = 0; i < 68; i++)
-        if (llabs(lm[i][0]) > FACE_MAX_COORDINATE || llabs(lm[i][1]) > FACE_MAX_COORDINATE)
+        if (lm[2 * i] < -FACE_MAX_COORDINATE || lm[2 * i] > FACE_MAX_COORDINATE ||
+            lm[2 * i + 1] < -FACE_MAX_COORDINATE || lm[2 * i + 1] > FACE_MAX_COORDINATE)
             return dci_err(DC_EINVAL, "face align: landmark %d (%lld, %lld) is out of range", i,
-                           (long long)lm[i][0], (long long)lm[i][1]);
+                           (long long)lm[2 * i], (long long)lm[2 * i + 1]);
     vec2 eye_left = mean_points(lm, 36, 6), eye_right = mean_points(lm, 42, 6);
     vec2 eye_avg = v_scale(v_add(eye_left, eye_right), 0.5);
     vec2 eye_to_eye = v_sub(eye_right, eye_left);
-    vec2 mouth_avg = {(double)(lm[48][0] + lm[54][0]) * 0.5, (double)(lm[48][1] + lm[54][1]) * 0.5};
+    vec2 mouth_avg = {(double)(lm[96] + lm[108]) * 0.5, (double)(lm[97] + lm[109]) * 0.5};
     vec2 eye_to_mouth = v_sub(mouth_avg, eye_avg);
 
     /* x = eye_to_eye - flipud(eye_to_mouth) * [-1, 1] */
@@ -330,7 +331,7 @@ static void advance(dc_image *cur, dc_image *next, const dc_image *input)
     *cur = *next;
 }
 
-int face_align(const dc_image *img, const int64_t lm[][2], int output_size, int transform_size,
+int face_align(const dc_image *img, const int64_t *lm, int output_size, int transform_size,
                dc_image *out)
 {
     if (!out)

@@ -156,7 +156,7 @@ DC_API dc_status dc_face_detect(dc_face_aligner *aligner, const dc_image *img, d
         list[i].right = rects[i].right;
         list[i].bottom = rects[i].bottom;
         st = cd_face_landmarks(aligner->model, img->data, img->width, img->height, &rects[i],
-                               &list[i].points[0][0]);
+                               list[i].points);
     }
     free(rects);
     if (st != DC_OK) {
@@ -188,11 +188,11 @@ DC_API dc_status dc_face_align(dc_face_aligner *aligner, const dc_image *img, in
     free(faces);
     if (face)
         *face = last;
-    return (dc_status)face_align(img, (const int64_t(*)[2])last.points, size, size, out);
+    return (dc_status)face_align(img, last.points, size, size, out);
 }
 
 DC_API dc_status dc_face_align_landmarks(const dc_image *img,
-                                         const int64_t points[DC_FACE_LANDMARK_COUNT][2],
+                                         const int64_t points[DC_FACE_LANDMARK_VALUES],
                                          int output_size, int transform_size, dc_image *out)
 {
     return (dc_status)face_align(img, points, output_size,

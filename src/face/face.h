@@ -15,10 +15,10 @@
 /* Landmark coordinates beyond this are refused (the maths stays exact in doubles). */
 #define FACE_MAX_COORDINATE ((int64_t)1 << 30)
 
-/* align_face on `img` with the 68 iBUG landmarks (x, y) into a new output_size square;
+/* align_face on `img` with the 68 iBUG landmarks (x, y pairs) into a new output_size square;
  * transform_size is the quad transform's size, then resized to output_size when larger
  * (the published code's two sizes). */
-int face_align(const dc_image *img, const int64_t landmarks[][2], int output_size,
+int face_align(const dc_image *img, const int64_t *landmarks, int output_size,
                int transform_size, dc_image *out);
 
 /* Checks the structure of a dlib shape predictor file of `parts` landmarks (in memory) so

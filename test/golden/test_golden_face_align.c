@@ -79,7 +79,7 @@ TEST(golden_face_align)
         }
         int st = dc_face_align(aligner, &photo, 256, &aligned, &face);
         int st2 = lm.dtype == DC_INT64 && lm.ndim == 2 && lm.shape[0] == 68 && lm.shape[1] == 2
-                      ? dc_face_align_landmarks(&photo, (const int64_t(*)[2])lm.data, 256, 0,
+                      ? dc_face_align_landmarks(&photo, lm.data, 256, 0,
                                                 &from_golden)
                       : DC_EFORMAT;
         int same = st == DC_OK && memcmp(face.points, lm.data, sizeof face.points) == 0;
@@ -92,10 +92,10 @@ TEST(golden_face_align)
                "max %.0f mean %.4f\n", CASES[c].name, max1, mean1, max2, mean2);
         if (st == DC_OK && !same)
             for (int i = 0; i < 68; i++)
-                if (face.points[i][0] != ((int64_t *)lm.data)[2 * i] ||
-                    face.points[i][1] != ((int64_t *)lm.data)[2 * i + 1])
+                if (face.points[2 * i] != ((int64_t *)lm.data)[2 * i] ||
+                    face.points[2 * i + 1] != ((int64_t *)lm.data)[2 * i + 1])
                     printf("  landmark %d: (%lld, %lld), published (%lld, %lld)\n", i,
-                           (long long)face.points[i][0], (long long)face.points[i][1],
+                           (long long)face.points[2 * i], (long long)face.points[2 * i + 1],
                            (long long)((int64_t *)lm.data)[2 * i],
                            (long long)((int64_t *)lm.data)[2 * i + 1]);
         dc_image_free(&photo);
