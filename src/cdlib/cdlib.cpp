@@ -13,7 +13,7 @@
 #include <istream>
 #include <vector>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "cdlib.h"
 
 /* A read-only RGB view in dlib's generic image interface (dlib/image_processing/

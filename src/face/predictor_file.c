@@ -6,7 +6,7 @@
  * corrupt or hostile file is refused with a message instead of an allocation or a crash. */
 #include <stdint.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "face.h"
 
 typedef struct reader {
