@@ -4,7 +4,7 @@
 //! - Every fallible call returns [`Result`]; an [`Error`] carries the status and the
 //!   library's message (`dc_last_error()`).
 //! - Handles ([`Model`], [`Clip`], [`IdNet`], [`LatentCache`], [`Sampler`], [`Finetuner`],
-//!   [`Tokenizer`], [`Checkpoint`], [`FaceDescriptor`]) free themselves on drop; those opened
+//!   [`Tokenizer`], [`Checkpoint`], [`FaceDescriptor`], [`FaceAligner`]) free themselves on drop; those opened
 //!   over other handles borrow them for their lifetime. They are `Send` but not `Sync`: the
 //!   header lets one thread at a time use a handle, and different handles run on different
 //!   threads concurrently.
