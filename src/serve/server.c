@@ -65,7 +65,6 @@ int sv_acquire(sv_server *s, const sv_client *c, sv_reply *r)
         pthread_cond_timedwait(&s->freed, &s->lock, &until);
         if (s->busy && !sv_client_alive(c)) {
             s->waiting--;
-            __atomic_add_fetch(&s->cancelled, 1, __ATOMIC_RELAXED);
             pthread_mutex_unlock(&s->lock);
             r->status = 0;
             return -1;
