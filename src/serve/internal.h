@@ -91,6 +91,7 @@ typedef struct sv_jobs sv_jobs;
 typedef struct sv_server {
     serve_config config;
     char *real_dir;                  /* realpath of config.finetuned_dir */
+    int loopback;                    /* bound to a loopback address */
     char *temp_dir;
     dc_model *base;                  /* used by one request at a time (the compute lock) */
     dc_model_info info;

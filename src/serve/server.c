@@ -20,13 +20,13 @@ extern const char sv_page_html[];
 extern const size_t sv_page_html_size;
 
 sv_server *sv_the_server;
-static volatile int stopping;
+static int stopping;              /* set once, read by every thread: atomic */
 
 /* ---- clients and the compute lock ---- */
 
 int sv_client_alive(const sv_client *c)
 {
-    if (stopping)
+    if (__atomic_load_n(&stopping, __ATOMIC_RELAXED))
         return 0;
     if (!c || c->fd < 0)
         return 1;
@@ -128,10 +128,13 @@ static route find_route(const char *url, const char *method, const char **rest,
             continue;
         *rest = url + (routes[i].prefix ? n : strlen(url));
         *allowed = routes[i].method;
-        const char *m = strstr(routes[i].method, method);
+        /* routes[i].method is "M" or "M, N". */
         size_t k = strlen(method);
-        if (m && (m[k] == '\0' || m[k] == ','))
-            return routes[i].route;
+        for (const char *m = routes[i].method; *m; m += strspn(m, ", "))
+            if (strncmp(m, method, k) == 0 && (m[k] == '\0' || m[k] == ','))
+                return routes[i].route;
+            else
+                m += strcspn(m, ",");
         return ROUTE_NONE;
     }
     return ROUTE_NONE;
@@ -214,14 +217,25 @@ static void status_json(sv_server *s, sv_buf *out)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* A request from another origin (a web page elsewhere posting to this server): refused. */
-static int foreign_origin(struct MHD_Connection *conn)
+/* A request from another origin (a web page elsewhere posting to this server through its
+ * visitor's browser), or, on a loopback address, one naming another host (a DNS-rebinding
+ * page): refused. */
+static int foreign_request(const sv_server *s, struct MHD_Connection *conn)
 {
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    if (s->loopback && host) {
+        size_t name = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+        int local = (name == 9 && strncmp(host, "localhost", 9) == 0) ||
+                    strncmp(host, "127.", 4) == 0 || (name == 5 && strncmp(host, "[::1]", 5) == 0);
+        if (!local)
+            return 1;
+    }
     if (!origin)
         return 0;
-    const char *rest = strncmp(origin, "http://", 7) == 0 ? origin + 7 : NULL;
+    const char *rest = strncmp(origin, "http://", 7) == 0    ? origin + 7
+                       : strncmp(origin, "https://", 8) == 0 ? origin + 8
+                                                             : NULL;
     return !rest || !host || strcmp(rest, host) != 0;
 }
 
@@ -286,8 +300,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 sv_error(&r, 404, "no such resource: %.200s", url);
             return reply_now(conn, &r);
         }
-        if (foreign_origin(conn)) {
-            sv_error(&r, 403, "requests from another origin are refused");
+        if (foreign_request(s, conn)) {
+            sv_error(&r, 403, "requests from another origin or for another host are refused");
             return reply_now(conn, &r);
         }
         if (strcmp(method, "POST") != 0)
@@ -313,6 +327,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         q->received += *upload_data_size;
         if (q->received > s->config.max_upload)
             q->too_large = 1;
+        else if (!q->post)
+            ;                            /* a body on GET or DELETE is ignored */
         else if (!q->malformed &&
                  MHD_post_process(q->post, upload_data, *upload_data_size) != MHD_YES)
             q->malformed = 1;
@@ -447,6 +463,9 @@ int serve_run(const serve_config *config)
                 config->host);
         goto done;
     }
+    s->loopback = ipv6 ? memcmp(&((struct sockaddr_in6 *)&addr)->sin6_addr, &in6addr_loopback,
+                                sizeof in6addr_loopback) == 0
+                       : (ntohl(((struct sockaddr_in *)&addr)->sin_addr.s_addr) >> 24) == 127;
     if (prepare(s) != 0)
         goto done;
     daemon = MHD_start_daemon(
@@ -475,12 +494,11 @@ int serve_run(const serve_config *config)
     int sig;
     sigwait(&stop, &sig);
     fprintf(stderr, "diffclip: serve: stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    stopping = 1;
     status = 0;
 done:
-    /* Jobs first: they are cancelled and joined; then the connections' threads. */
-    if (s->jobs)
-        sv_jobs_free(s->jobs), s->jobs = NULL;
+    /* Work in progress sees `stopping` and ends; then the connections' threads are joined,
+     * then the jobs' (cleanup). */
+    __atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
     if (daemon)
         MHD_stop_daemon(daemon);
     cleanup(s);

@@ -284,6 +284,12 @@ try:
     bad("file_missing", 404, request("GET", "/api/files/none.png"))
     bad("foreign_origin", 403, post("/api/edit", edit_fields(photo, "b.pt"),
                                     {"Origin": "http://evil.example"}))
+    bad("rebinding_host", 403, request("GET", "/api/models", None, {"Host": "evil.example:%d" % PORT}))
+    r = request("GET", "/api/models", None, {"Host": "localhost:%d" % PORT})
+    check("localhost_host_allowed", r.status == 200, r.status)
+    r = request("GET", "/api/models", b"ignored", {"Content-Length": "7"})
+    check("get_with_body", r.status == 200, r.status)
+    bad("method_prefix", 405, request("ET", "/api/jobs/1"))
     garbage = b"--x\r\nthis is not\r\n\r\na multipart body" + os.urandom(200)
     r = request("POST", "/api/edit", garbage, {"Content-Type": "multipart/form-data; boundary=x"})
     check("bad_garbled_multipart", 400 <= r.status < 500 and r.error(), "%s %s" % (r.status, r.body[:200]))
