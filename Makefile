@@ -83,13 +83,15 @@ SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initial
                 LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp):print_suppressions=0 \
                 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 endif
-LIB_C_SRCS   := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/serve/*'))
+LIB_C_SRCS   := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/serve/*' \
+                  -not -path 'src/client/*'))
 LIB_CXX_SRCS := $(sort $(wildcard src/ctorch/*.cpp))
 LIB_OBJS     := $(LIB_C_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB_CXX_SRCS:%.cpp=$(BUILD)/obj/%.o)
 CLI_SRCS     := $(sort $(wildcard src/cli/*.c))
 # diffclip serve (src/serve, over the public API like the CLI) and its web page, embedded as
-# a C array generated from src/serve/page.html; only the CLI links libmicrohttpd.
-SERVE_SRCS   := $(sort $(wildcard src/serve/*.c))
+# a C array generated from src/serve/page.html; only the CLI links libmicrohttpd. src/client:
+# what both share.
+SERVE_SRCS   := $(sort $(wildcard src/serve/*.c src/client/*.c))
 SERVE_PAGE   := $(BUILD)/gen/serve_page.c
 CLI_OBJS     := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(SERVE_SRCS:%.c=$(BUILD)/obj/%.o) \
                 $(SERVE_PAGE:%.c=$(BUILD)/obj/%.o)

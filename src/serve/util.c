@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../client/strip.h"
 #include "internal.h"
 
 /* ---- buffers ---- */
@@ -268,30 +269,13 @@ int sv_decode_image(const sv_buf *bytes, int max_side, dc_image *out, sv_reply *
 
 int sv_reply_png_strip(sv_reply *r, const dc_tensor *const *tensors, int count)
 {
-    int64_t images = 0;
-    for (int i = 0; i < count; i++)
-        images += tensors[i]->shape[0];
-    const int64_t height = tensors[0]->shape[2], width = tensors[0]->shape[3];
-    dc_image strip = {.width = (int)(images * width), .height = (int)height, .channels = 3};
-    strip.data = calloc((size_t)strip.width * (size_t)strip.height, 3);
-    if (!strip.data)
-        return sv_error(r, 500, "out of memory");
-    dc_status s = DC_OK;
-    int64_t column = 0;
-    for (int i = 0; i < count && s == DC_OK; i++)
-        for (int64_t n = 0; n < tensors[i]->shape[0] && s == DC_OK; n++, column++) {
-            dc_image one;
-            if ((s = dc_tensor_to_image(tensors[i], n, &one)) != DC_OK)
-                break;
-            for (int y = 0; y < one.height; y++)
-                memcpy(strip.data + ((size_t)y * (size_t)strip.width + (size_t)(column * width)) * 3,
-                       one.data + (size_t)y * (size_t)one.width * 3, (size_t)one.width * 3);
-            dc_image_free(&one);
-        }
+    dc_image strip;
+    dc_status s = client_compose_strip(tensors, count, &strip);
+    if (s != DC_OK)
+        return sv_error(r, 500, "cannot compose the images (%s)", dc_status_name(s));
     char path[4096];
     sv_temp_path(".png", path, sizeof path);
-    if (s == DC_OK)
-        s = dc_image_write(path, &strip);
+    s = dc_image_write(path, &strip);
     dc_image_free(&strip);
     if (s != DC_OK) {
         unlink(path);

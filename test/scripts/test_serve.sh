@@ -4,23 +4,11 @@
 # `diffclip finetune` on the tiny golden model, and two links leading out of it. Environment
 # (make test sets it): DC_CLI, DC_GOLDEN, DC_CLIP_DATA, PYTHON.
 . "$(dirname "$0")/../bindings/lib.sh"
-cli=${DC_CLI:-build/bin/diffclip}
-golden=${DC_GOLDEN:-../shared/golden}
-vocab=${DC_CLIP_DATA:-../shared/clip}/bpe_simple_vocab_16e6.txt.gz
-base=$golden/ddpm_unet/model.pt
-tuned=$golden/noise_combination/model_b.pt
-clip=$golden/clip_vit/clip_state_dict.pt
+. "$(dirname "$0")/../serve/fixture.sh"
 export DIFFCLIP_NUM_THREADS=1
-for f in "$base" "$tuned" "$clip" "$vocab"; do
-    if [ ! -f "$f" ]; then
-        skip "serve/api" "golden data missing ($f)"
-        finish
-        exit
-    fi
-done
+serve_inputs serve/api || { finish; exit; }
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-. "$(dirname "$0")/../serve/fixture.sh"
 if ! serve_fixture "$cli" "$base" "$tuned" "$clip" "$vocab" "$tmp" >"$tmp/fixture.log" 2>&1; then
     fail "serve/fixture" "$(tail -n 20 "$tmp/fixture.log")"
     finish

@@ -5,21 +5,10 @@
 # are kept in $DC_BUILD/serve/. Environment (make test sets it): DC_CLI, DC_GOLDEN,
 # DC_CLIP_DATA, DC_BUILD.
 . "$(dirname "$0")/../bindings/lib.sh"
-cli=${DC_CLI:-build/bin/diffclip}
-golden=${DC_GOLDEN:-../shared/golden}
-vocab=${DC_CLIP_DATA:-../shared/clip}/bpe_simple_vocab_16e6.txt.gz
+. "$(dirname "$0")/../serve/fixture.sh"
 shots=${DC_BUILD:-build}/serve
-base=$golden/ddpm_unet/model.pt
-tuned=$golden/noise_combination/model_b.pt
-clip=$golden/clip_vit/clip_state_dict.pt
 export DIFFCLIP_NUM_THREADS=1
-for f in "$base" "$tuned" "$clip" "$vocab"; do
-    if [ ! -f "$f" ]; then
-        skip "page/browser" "golden data missing ($f)"
-        finish
-        exit
-    fi
-done
+serve_inputs page/browser || { finish; exit; }
 if [ ! -x /usr/bin/chromium ] || ! command -v node >/dev/null 2>&1 ||
    [ ! -d test/browser/node_modules/playwright-core ]; then
     skip "page/browser" "needs /usr/bin/chromium, node and test/browser/node_modules (make deps)"
@@ -33,7 +22,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-. "$(dirname "$0")/../serve/fixture.sh"
 if ! serve_fixture "$cli" "$base" "$tuned" "$clip" "$vocab" "$tmp" >"$tmp/fixture.log" 2>&1; then
     fail "page/fixture" "$(tail -n 20 "$tmp/fixture.log")"
     finish

@@ -1,4 +1,22 @@
-# Sourced by the serve tests: serve_fixture CLI BASE TUNED CLIP VOCAB TMP makes TMP/models (b.pt,
+# Sourced by the serve tests (after test/bindings/lib.sh).
+# serve_inputs: sets cli, base, tuned, clip and vocab from DC_CLI, DC_GOLDEN and DC_CLIP_DATA
+# (make test sets them); 1 after a skip when a file is missing.
+serve_inputs() {   # test name for the skip
+    cli=${DC_CLI:-build/bin/diffclip}
+    golden=${DC_GOLDEN:-../shared/golden}
+    vocab=${DC_CLIP_DATA:-../shared/clip}/bpe_simple_vocab_16e6.txt.gz
+    base=$golden/ddpm_unet/model.pt
+    tuned=$golden/noise_combination/model_b.pt
+    clip=$golden/clip_vit/clip_state_dict.pt
+    for f in "$base" "$tuned" "$clip" "$vocab"; do
+        if [ ! -f "$f" ]; then
+            skip "$1" "golden data missing ($f)"
+            return 1
+        fi
+    done
+}
+
+# serve_fixture CLI BASE TUNED CLIP VOCAB TMP makes TMP/models (b.pt,
 # a full state dict; angry.delta, fine-tuned here on a 40x30 photo; evil.pt, a link to
 # /etc/passwd; outside.pt, a link to a model outside the directory) and TMP/photo.png.
 serve_fixture() {
