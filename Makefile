@@ -274,10 +274,10 @@ FUZZ_TEST_BINS := $(FUZZ_BINS)
 endif
 
 # Under SANITIZE the bindings, install and fuzz suites are left out: they load the library
-# into uninstrumented programs.
+# into uninstrumented programs; the serve API test runs the instrumented diffclip serve.
 test: all $(TEST_BINS) $(FUZZ_TEST_BINS)
 	@$(SANITIZE_ENV) $(TEST_ENV) $(FUZZ_ENV) sh test/run.sh $(TEST_BINS) \
-	    $(if $(SANITIZE),,$(TEST_SCRIPTS) $(BINDING_TESTS) test/fuzz/run_fuzz.sh)
+	    $(if $(SANITIZE),test/scripts/test_serve.sh,$(TEST_SCRIPTS) $(BINDING_TESTS) test/fuzz/run_fuzz.sh)
 
 test-sanitize:
 	$(MAKE) SANITIZE=1 test

@@ -415,7 +415,10 @@ finally:
     except subprocess.TimeoutExpired:
         server.kill()
         rc = None
-    check("sigterm_stops_cleanly", rc == 0, rc)
+    with open(os.path.join(WORK, "server.log")) as f:
+        log = f.read()
+    check("sigterm_stops_cleanly", rc == 0, "status %s; the server's stderr ends:\n%s" % (rc, log[-3000:]))
+    check("server_reported_no_errors", "ERROR: " not in log and "runtime error" not in log, log[-3000:])
 
 print("%d passed, %d failed, 0 skipped" % (passed, failed))
 sys.exit(1 if failed else 0)
