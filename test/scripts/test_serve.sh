@@ -14,4 +14,4 @@ if ! serve_fixture "$cli" "$base" "$tuned" "$clip" "$vocab" "$tmp" >"$tmp/fixtur
     finish
     exit
 fi
-${PYTHON:-/usr/bin/python3} test/serve/api_test.py "$cli" "$base" "$tmp/models" "$tmp" "$clip" "$vocab"
+timeout 900 ${PYTHON:-/usr/bin/python3} test/serve/api_test.py "$cli" "$base" "$tmp/models" "$tmp" "$clip" "$vocab"
