@@ -191,6 +191,22 @@ def start_server():
     return p, line
 
 
+def run_cli(*args):
+    p = subprocess.run([DIFFCLIP, "serve"] + list(args), capture_output=True, timeout=DEADLINE)
+    return p.returncode, p.stderr.decode()
+
+
+rc, err = run_cli("--model", BASE)
+check("usage_needs_dir", rc == 2 and "--finetuned-dir is required" in err, (rc, err))
+rc, err = run_cli("--model", BASE, "--finetuned-dir", DIR, "--port", "70000")
+check("usage_port_range", rc == 2 and "--port" in err, (rc, err))
+rc, err = run_cli("--model", BASE, "--finetuned-dir", DIR, "--host", "example.com")
+check("usage_host_numeric", rc == 1 and "numeric" in err, (rc, err))
+rc, err = run_cli("--model", BASE, "--finetuned-dir", os.path.join(WORK, "missing"), "--port", "0")
+check("missing_dir_fails", rc == 1 and "missing" in err, (rc, err))
+rc, err = run_cli("--model", os.path.join(WORK, "missing.pt"), "--finetuned-dir", DIR, "--port", "0")
+check("missing_model_fails", rc == 1 and "missing.pt" in err, (rc, err))
+
 server, line = start_server()
 check("listens_on_loopback", line.startswith("listening on http://127.0.0.1:"), repr(line))
 if not line.startswith("listening on"):
@@ -198,6 +214,8 @@ if not line.startswith("listening on"):
     print("%d passed, %d failed, 0 skipped" % (passed, failed + 1))
     sys.exit(1)
 PORT = int(line.strip().rstrip("/").rsplit(":", 1)[1])
+rc, err = run_cli("--model", BASE, "--finetuned-dir", DIR, "--port", str(PORT))
+check("port_in_use_fails", rc == 1 and "cannot listen" in err, (rc, err))
 
 try:
     photo = png_bytes(40, 30, 1)
