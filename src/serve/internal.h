@@ -31,7 +31,7 @@ typedef struct sv_reply {
     unsigned status;                 /* 0: none yet; the connection is dropped if it stays 0 */
     const char *content_type;
     sv_buf body;
-    char header_name[32], header_value[64];   /* one extra header, or "" */
+    char header_name[32], header_value[256];  /* one extra header, or "" */
 } sv_reply;
 
 /* {"error": message} with `status`; returns 0 so that handlers can `return sv_error(...)`. */

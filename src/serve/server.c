@@ -250,6 +250,12 @@ static void dispatch(sv_server *s, struct MHD_Connection *conn, const char *meth
         r->status = 200;
         r->content_type = "text/html; charset=utf-8";
         sv_buf_add(&r->body, sv_page_html, sv_page_html_size);
+        /* The page loads nothing from elsewhere; the browser is told so too. */
+        snprintf(r->header_name, sizeof r->header_name, "Content-Security-Policy");
+        snprintf(r->header_value, sizeof r->header_value,
+                 "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                 "img-src 'self' blob:; connect-src 'self'; form-action 'none'; "
+                 "frame-ancestors 'none'; base-uri 'none'");
         break;
     case ROUTE_MODELS:
         r->status = 200;
