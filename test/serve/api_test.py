@@ -231,6 +231,7 @@ try:
     r = request("GET", "/")
     check("page", r.status == 200 and r.headers.get("content-type", "").startswith("text/html")
           and b"<title>diffclip</title>" in r.body, r.status)
+    check("page_policy", "default-src 'none'" in r.headers.get("content-security-policy", ""), r.headers)
 
     # ---- editing: the CLI's result, then a new mix from the cached latent ----
     before = status()
