@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../serve/serve.h"
+#include "align.h"
 #include "args.h"
 #include "cli.h"
 
@@ -10,7 +11,8 @@
 
 #define SERVE_USAGE                                                                        \
     "serve --model BASE --finetuned-dir DIR [--host 127.0.0.1] [--port 8080] "            \
-    "[--clip C --vocab V [--arcface A]] [--max-upload MB] [--max-image-side N] "          \
+    "[--clip C --vocab V [--arcface A]] [--predictor FILE] [--max-upload MB] "             \
+    "[--max-image-side N] "                                                                \
     "[--queue N] [--latent-cache N] [--max-loaded N] [--device D] [--threads N]"
 
 static int run_serve(int argc, char **argv)
@@ -27,6 +29,7 @@ static int run_serve(int argc, char **argv)
         {"clip", CLI_STRING, &c.clip_path, 0},
         {"vocab", CLI_STRING, &c.vocab_path, 0},
         {"arcface", CLI_STRING, &c.arcface_path, 0},
+        {"predictor", CLI_STRING, &c.predictor_path, 0},
         {"max-upload", CLI_INT, &max_upload_mb, 0},
         {"max-image-side", CLI_INT, &c.max_image_side, 0},
         {"queue", CLI_INT, &c.queue, 0},
@@ -87,6 +90,8 @@ const cli_command cli_cmd_serve = {
     "  --port N              (default 8080; 0: a free port, printed)\n"
     "  --clip C --vocab V    CLIP weights and vocabulary, for POST /api/finetune\n"
     "  --arcface A           the identity network, for fine-tuning with id_w > 0\n"
+    "  --predictor FILE      dlib's 68-landmark shape predictor, for align=1 (default\n"
+    "                        /usr/share/dlib/shape_predictor_68_face_landmarks.dat)\n"
     "  --max-upload MB       bound of a request body (default 32; 413 past it)\n"
     "  --max-image-side N    bound of an uploaded image's width and height (default 4096)\n"
     "  --queue N             requests that may wait for the model (default 4; 503 past it)\n"

@@ -31,7 +31,7 @@ typedef struct sv_reply {
     unsigned status;                 /* 0: none yet; the connection is dropped if it stays 0 */
     const char *content_type;
     sv_buf body;
-    char header_name[32], header_value[256];  /* one extra header, or "" */
+    char header_name[2][32], header_value[2][256];   /* extra headers, or "" */
 } sv_reply;
 
 /* {"error": message} with `status`; returns 0 so that handlers can `return sv_error(...)`. */
@@ -94,6 +94,7 @@ typedef struct sv_server {
     int loopback;                    /* bound to a loopback address */
     char *temp_dir;
     dc_model *base;                  /* used by one request at a time (the compute lock) */
+    dc_face_aligner *aligner;        /* align=1, loaded on first use (the compute lock) */
     dc_model_info info;
     char description[2048];
     sv_models *models;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -117,8 +118,11 @@ void sv_models_list_json(sv_server *s, sv_buf *out)
                   "\"description\": ", families[s->info.family == DC_MODEL_ADM],
                   s->info.image_size, (long long)s->info.parameters);
     sv_buf_json_string(out, s->description);
-    sv_buf_printf(out, "},\n \"finetune\": %s, \"align\": false,\n \"models\": [",
-                  s->config.clip_path && s->config.vocab_path ? "true" : "false");
+    const char *predictor = s->config.predictor_path ? s->config.predictor_path
+                                                     : DC_FACE_DEFAULT_PREDICTOR;
+    sv_buf_printf(out, "},\n \"finetune\": %s, \"align\": %s,\n \"models\": [",
+                  s->config.clip_path && s->config.vocab_path ? "true" : "false",
+                  access(predictor, R_OK) == 0 ? "true" : "false");
     char **names = NULL;
     size_t count = 0, capacity = 0;
     DIR *d = opendir(s->real_dir);
@@ -309,7 +313,7 @@ typedef struct edit_request {
     char names[MAX_MIX][256];
     double weights[MAX_MIX + 1];     /* the base model's first */
     int count;                       /* fine-tuned models */
-    int t0, inv_steps, gen_steps, transition_count;
+    int t0, inv_steps, gen_steps, transition_count, align;
 } edit_request;
 
 /* Splits a comma-separated list into at most `max` items (empty items refused). */
@@ -369,8 +373,7 @@ static int parse_edit(const sv_form *f, int transition, edit_request *e, sv_repl
     const char *align = sv_form_field(f, "align");
     if (align && strcmp(align, "0") != 0 && strcmp(align, "1") != 0)
         return sv_error(r, 400, "align: 0 or 1, not '%.40s'", align);
-    if (align && strcmp(align, "1") == 0)
-        return sv_error(r, 501, "align: face alignment is not in this build");
+    e->align = align && strcmp(align, "1") == 0;
     if (sv_form_int(f, "t0", 500, 1, 999, &e->t0, r) ||
         sv_form_int(f, "inv_steps", 40, 2, MAX_STEPS, &e->inv_steps, r) ||
         sv_form_int(f, "gen_steps", 40, 2, MAX_STEPS, &e->gen_steps, r))
@@ -415,6 +418,37 @@ static int generate(sv_server *s, const edit_request *e, dc_model **models,
     return 0;
 }
 
+/* With align=1 the photo's face aligned as the published edit_one_image does (a photo without
+ * a face is used as given); then x0 at the model's resolution. Under the compute lock (the
+ * aligner is one handle). */
+static int photo_tensor(sv_server *s, const edit_request *e, const dc_image *img,
+                        dc_tensor *x0, sv_reply *r)
+{
+    dc_image aligned = {0};
+    const dc_image *use = img;
+    if (e->align) {
+        dc_face_aligner_options o;
+        dc_face_aligner_options_init(&o, DC_FACE_ALIGNER_OPTIONS_VERSION);
+        o.predictor_path = s->config.predictor_path;
+        if (!s->aligner && dc_face_aligner_new(&s->aligner, &o) != DC_OK)
+            return sv_error(r, 501, "align: face alignment is not available: %s",
+                            dc_last_error());
+        dc_status st = dc_face_align(s->aligner, img, s->info.image_size, &aligned, NULL);
+        if (st != DC_OK && st != DC_ENOTFOUND)
+            return sv_error(r, sv_status_for(st), "align: %s", dc_last_error());
+        if (st == DC_OK)
+            use = &aligned;
+        snprintf(r->header_name[1], sizeof r->header_name[1], "X-Diffclip-Align");
+        snprintf(r->header_value[1], sizeof r->header_value[1], "%s",
+                 st == DC_OK ? "aligned" : "no-face");
+    }
+    dc_status st = dc_image_to_tensor(use, s->info.image_size, x0);
+    dc_image_free(&aligned);
+    if (st != DC_OK)
+        return sv_error(r, sv_status_for(st), "image: %s", dc_last_error());
+    return 0;
+}
+
 int sv_handle_edit(sv_server *s, const sv_form *f, const sv_client *c, int transition,
                    sv_reply *r)
 {
@@ -428,12 +462,9 @@ int sv_handle_edit(sv_server *s, const sv_form *f, const sv_client *c, int trans
     if (sv_decode_image(&image->value, s->config.max_image_side, &img, r))
         return -1;
     dc_tensor x0 = {0}, latent = {0}, frames[MAX_TRANSITION] = {{0}};
-    dc_status st = dc_image_to_tensor(&img, s->info.image_size, &x0);
-    dc_image_free(&img);
-    if (st != DC_OK)
-        return sv_error(r, sv_status_for(st), "image: %s", dc_last_error());
     int failed = sv_acquire(s, c, r), hit = 0;
     if (!failed) {
+        failed = photo_tensor(s, &e, &img, &x0, r);
         dc_model *models[MAX_MIX + 1] = {s->base};
         uint64_t since = s->models->clock;
         for (int i = 0; i < e.count && !failed; i++)
@@ -450,8 +481,9 @@ int sv_handle_edit(sv_server *s, const sv_form *f, const sv_client *c, int trans
         for (int k = 0; k < n; k++)
             parts[k] = &frames[k];
         failed = sv_reply_png_strip(r, parts, n);
-        snprintf(r->header_name, sizeof r->header_name, "X-Diffclip-Latent");
-        snprintf(r->header_value, sizeof r->header_value, "%s", hit ? "cached" : "inverted");
+        snprintf(r->header_name[0], sizeof r->header_name[0], "X-Diffclip-Latent");
+        snprintf(r->header_value[0], sizeof r->header_value[0], "%s",
+                 hit ? "cached" : "inverted");
     }
     if (!failed)
         __atomic_add_fetch(&s->served, 1, __ATOMIC_RELAXED);
@@ -459,6 +491,7 @@ int sv_handle_edit(sv_server *s, const sv_form *f, const sv_client *c, int trans
         __atomic_add_fetch(&s->cancelled, 1, __ATOMIC_RELAXED);
     for (int k = 0; k < MAX_TRANSITION; k++)
         dc_tensor_free(&frames[k]);
+    dc_image_free(&img);
     dc_tensor_free(&x0);
     dc_tensor_free(&latent);
     return failed;

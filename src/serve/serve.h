@@ -15,6 +15,7 @@ typedef struct serve_config {
     const char *device;
     int head_channels;
     const char *clip_path, *vocab_path, *arcface_path;   /* for fine-tuning; may be NULL */
+    const char *predictor_path;      /* dlib's shape predictor for align=1 (NULL: Debian's) */
     size_t max_upload;               /* bytes of one request body (413 past it) */
     int max_image_side;              /* pixels per side of an uploaded image (413 past it) */
     int queue;                       /* requests that may wait for the model (503 past it) */

@@ -188,8 +188,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, sv_reply *r)
                             r->content_type ? r->content_type : "application/json");
     MHD_add_response_header(response, "Cache-Control", "no-store");
     MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
-    if (r->header_name[0])
-        MHD_add_response_header(response, r->header_name, r->header_value);
+    for (int i = 0; i < 2; i++)
+        if (r->header_name[i][0])
+            MHD_add_response_header(response, r->header_name[i], r->header_value[i]);
     enum MHD_Result ok = MHD_queue_response(conn, r->status, response);
     MHD_destroy_response(response);
     return ok;
@@ -251,8 +252,8 @@ static void dispatch(sv_server *s, struct MHD_Connection *conn, const char *meth
         r->content_type = "text/html; charset=utf-8";
         sv_buf_add(&r->body, sv_page_html, sv_page_html_size);
         /* The page loads nothing from elsewhere; the browser is told so too. */
-        snprintf(r->header_name, sizeof r->header_name, "Content-Security-Policy");
-        snprintf(r->header_value, sizeof r->header_value,
+        snprintf(r->header_name[0], sizeof r->header_name[0], "Content-Security-Policy");
+        snprintf(r->header_value[0], sizeof r->header_value[0],
                  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
                  "img-src 'self' blob:; connect-src 'self'; form-action 'none'; "
                  "frame-ancestors 'none'; base-uri 'none'");
@@ -439,6 +440,7 @@ static void cleanup(sv_server *s)
 {
     sv_jobs_free(s->jobs);
     sv_models_free(s->models);
+    dc_face_aligner_free(s->aligner);
     dc_model_free(s->base);
     if (s->temp_dir)
         rmdir(s->temp_dir);

@@ -292,7 +292,11 @@ try:
     conn.close()
 
     bad("json_body", 415, request("POST", "/api/edit", b'{"image": 1}', {"Content-Type": "application/json"}))
-    bad("align_unavailable", 501, post("/api/edit", edit_fields(photo, "b.pt", align="1")))
+    # The photo has no face: aligned as published, it is used as given.
+    r = post("/api/edit", edit_fields(photo, "b.pt", align="1"))
+    check("align_without_face", r.status == 200 and r.headers.get("x-diffclip-align") == "no-face"
+          and r.body == post("/api/edit", edit_fields(photo, "b.pt")).body,
+          "%s %s %s" % (r.status, r.headers, r.body[:200]))
     bad("align_value", 400, post("/api/edit", edit_fields(photo, "b.pt", align="yes")))
     bad("unknown_route", 404, request("GET", "/api/nothing"))
     bad("wrong_method", 405, request("PUT", "/api/edit", b"", {}))
