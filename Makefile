@@ -98,11 +98,19 @@ SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initial
                 LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp):print_suppressions=0 \
                 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 endif
-LIB_C_SRCS   := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
+LIB_C_SRCS   := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/serve/*' \
+                  -not -path 'src/client/*'))
 LIB_CXX_SRCS := $(sort $(wildcard src/ctorch/*.cpp src/cdlib/*.cpp))
 LIB_OBJS     := $(LIB_C_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB_CXX_SRCS:%.cpp=$(BUILD)/obj/%.o)
 CLI_SRCS     := $(sort $(wildcard src/cli/*.c))
-CLI_OBJS     := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+# diffclip serve (src/serve, over the public API like the CLI) and its web page, embedded as
+# a C array generated from src/serve/page.html; only the CLI links libmicrohttpd. src/client:
+# what both share.
+SERVE_SRCS   := $(sort $(wildcard src/serve/*.c src/client/*.c))
+SERVE_PAGE   := $(BUILD)/gen/serve_page.c
+CLI_OBJS     := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(SERVE_SRCS:%.c=$(BUILD)/obj/%.o) \
+                $(SERVE_PAGE:%.c=$(BUILD)/obj/%.o)
+SERVE_LDLIBS := -lmicrohttpd -lpthread
 
 SHARED_LIB := $(LIBOUT)/libdiffclip.so.$(VERSION)
 STATIC_LIB := $(LIBOUT)/libdiffclip.a
@@ -115,7 +123,7 @@ TEST_SCRIPTS := $(sort $(wildcard test/scripts/*.sh))
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 BENCH        := $(BUILD)/bench/bench
 
-.PHONY: all deps faceapi test test-python test-rust test-cpp test-sanitize test-tsan tsan-run fuzz \
+.PHONY: all deps faceapi browser-deps test test-python test-rust test-cpp test-sanitize test-tsan tsan-run fuzz \
         bench bench-compare demo install uninstall clean unicode-tables check-abi abi-baseline \
         cli-docs debian13-root test-libtorch2 check-cuda-build device-debs
 .SECONDARY:
@@ -144,7 +152,14 @@ $(STATIC_LIB): $(LIB_OBJS)
 # The CLI links the shared library: it can reach only the exported dc_ API.
 $(CLI): $(CLI_OBJS) $(SHARED_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(LIBOUT) -ldiffclip -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(BUILD)/bin $(LIBOUT))' -lm
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(LIBOUT) -ldiffclip -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(BUILD)/bin $(LIBOUT))' -lm $(SERVE_LDLIBS)
+
+$(SERVE_PAGE): src/serve/page.html
+	@mkdir -p $(@D)
+	{ printf '#include <stddef.h>\nconst char sv_page_html[] = {\n'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  printf '0};\nconst size_t sv_page_html_size = sizeof sv_page_html - 1;\n'; } > $@.tmp
+	mv $@.tmp $@
 
 # Tests link the static library so that they can test internal modules.
 $(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(STATIC_LIB)
@@ -172,10 +187,18 @@ deps:
 	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
 	    python3 python3-torch python3-numpy abigail-tools unicode-data \
 	    python3-skimage python-matplotlib-data libdlib-dev libdlib-data \
-	    python3-pil python3-scipy clang libclang-rt-14-dev llvm debootstrap shellcheck
+	    python3-pil python3-scipy clang libclang-rt-14-dev llvm debootstrap shellcheck \
+	    libmicrohttpd-dev chromium
 	command -v cargo >/dev/null 2>&1 || \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cargo
 	$(MAKE) faceapi
+	$(MAKE) browser-deps
+
+# playwright-core (pinned by test/browser/package-lock.json) drives Debian's chromium in the
+# page test (test/scripts/test_serve_page.sh); installed into test/browser/node_modules.
+browser-deps:
+	@command -v npm >/dev/null 2>&1 || { echo "make browser-deps: npm is not on PATH; install Node.js with npm" >&2; exit 1; }
+	cd test/browser && npm ci --no-audit --no-fund
 
 # The face descriptor's weights from the npm package @vladmandic/face-api (MIT; the dlib
 # weights are public domain), the tarball pinned by its sha256 (npm integrity
@@ -291,6 +314,8 @@ $(FUZZ_BUILD)/obj/%.o: %.c
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/test/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_SANITIZE) -fsanitize=fuzzer -o $@ $^ $(DEP_LDLIBS)
 
+$(FUZZ_BUILD)/fuzz_image_header: $(FUZZ_BUILD)/obj/src/serve/image_header.o
+
 $(FUZZ_BUILD)/make_seeds: $(FUZZ_BUILD)/obj/test/fuzz/make_seeds.o $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_SANITIZE) -fsanitize=fuzzer-no-link -o $@ $^ $(DEP_LDLIBS)
 
@@ -301,10 +326,10 @@ FUZZ_TEST_BINS := $(FUZZ_BINS)
 endif
 
 # Under SANITIZE the bindings, install and fuzz suites are left out: they load the library
-# into uninstrumented programs.
+# into uninstrumented programs; the serve API test runs the instrumented diffclip serve.
 test: all $(TEST_BINS) $(FUZZ_TEST_BINS)
 	@$(SANITIZE_ENV) $(TEST_ENV) $(FUZZ_ENV) sh test/run.sh $(TEST_BINS) \
-	    $(if $(SANITIZE),,$(TEST_SCRIPTS) $(BINDING_TESTS) test/fuzz/run_fuzz.sh)
+	    $(if $(SANITIZE),test/scripts/test_serve.sh,$(TEST_SCRIPTS) $(BINDING_TESTS) test/fuzz/run_fuzz.sh)
 
 test-sanitize:
 	$(MAKE) SANITIZE=1 test
