@@ -41,15 +41,30 @@ ifeq ($(LIBTORCH),)
 TORCH_CPPFLAGS :=
 TORCH_LDLIBS   := -ltorch -ltorch_cpu -lc10
 else
+# LIBTORCH is the official zip's libtorch/ or pip's site-packages/torch/: both hold include/,
+# lib/ and share/cmake/Torch.
+ifeq ($(wildcard $(LIBTORCH)/lib/libc10.so),)
+$(error LIBTORCH=$(LIBTORCH) has no lib/libc10.so: give the official zip's libtorch/ directory or pip's site-packages/torch/)
+endif
+# Code built with another C++ ABI than LibTorch's fails to link (std::string arguments). The ABI
+# is in TorchConfig.cmake (TORCH_CXX_FLAGS) where the build recorded it; else libc10 tells:
+# its std::string symbols mangle as __cxx11 in the new ABI only.
 TORCH_ABI      := $(shell grep -ho '_GLIBCXX_USE_CXX11_ABI=[01]' $(LIBTORCH)/share/cmake/Torch/TorchConfig.cmake 2>/dev/null | head -n1)
-TORCH_CPPFLAGS := -isystem $(LIBTORCH)/include -isystem $(LIBTORCH)/include/torch/csrc/api/include $(if $(TORCH_ABI),-D$(TORCH_ABI))
-# --no-as-needed keeps libtorch_cuda loaded so that LibTorch registers its CUDA backend.
-TORCH_LDLIBS   := -L$(LIBTORCH)/lib -Wl,-rpath,$(abspath $(LIBTORCH))/lib -Wl,--no-as-needed \
-                  -ltorch -ltorch_cpu -lc10 $(if $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),-ltorch_cuda -lc10_cuda) \
+ifeq ($(TORCH_ABI),)
+TORCH_ABI      := _GLIBCXX_USE_CXX11_ABI=$(shell nm -D --defined-only $(LIBTORCH)/lib/libc10.so | grep -q __cxx11 && echo 1 || echo 0)
+endif
+TORCH_CUDA     := $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so)
+TORCH_CPPFLAGS := -isystem $(LIBTORCH)/include -isystem $(LIBTORCH)/include/torch/csrc/api/include -D$(TORCH_ABI)
+# --no-as-needed keeps libtorch_cuda loaded so that LibTorch registers its CUDA backend; the
+# rpath-link finds the libraries it needs where they lie beside it.
+TORCH_LDLIBS   := -L$(LIBTORCH)/lib -Wl,-rpath,$(abspath $(LIBTORCH))/lib -Wl,-rpath-link,$(abspath $(LIBTORCH))/lib \
+                  -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 $(if $(TORCH_CUDA),-ltorch_cuda -lc10_cuda) \
                   -Wl,--as-needed
 endif
 
-DEP_LDLIBS := -lpng -ljpeg -lz -lm -lpthread
+# dlib (face detection and landmarks, src/cdlib); its headers call BLAS and LAPACK directly
+# (Debian's dlib is configured with both, see dlib-1.pc).
+DEP_LDLIBS := -ldlib -llapack -lblas -lpng -ljpeg -lz -lm -lpthread
 WARN       := -Wall -Wextra -Wno-unused-parameter
 CPPFLAGS   += -Iinclude -DDC_BUILDING_LIBRARY
 CFLAGS     += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden -MMD -MP
@@ -84,11 +99,19 @@ SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initial
                 LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp):print_suppressions=0 \
                 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 endif
-LIB_C_SRCS   := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
-LIB_CXX_SRCS := $(sort $(wildcard src/ctorch/*.cpp))
+LIB_C_SRCS   := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/serve/*' \
+                  -not -path 'src/client/*'))
+LIB_CXX_SRCS := $(sort $(wildcard src/ctorch/*.cpp src/cdlib/*.cpp))
 LIB_OBJS     := $(LIB_C_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB_CXX_SRCS:%.cpp=$(BUILD)/obj/%.o)
 CLI_SRCS     := $(sort $(wildcard src/cli/*.c))
-CLI_OBJS     := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+# diffclip serve (src/serve, over the public API like the CLI) and its web page, embedded as
+# a C array generated from src/serve/page.html; only the CLI links libmicrohttpd. src/client:
+# what both share.
+SERVE_SRCS   := $(sort $(wildcard src/serve/*.c src/client/*.c))
+SERVE_PAGE   := $(BUILD)/gen/serve_page.c
+CLI_OBJS     := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o) $(SERVE_SRCS:%.c=$(BUILD)/obj/%.o) \
+                $(SERVE_PAGE:%.c=$(BUILD)/obj/%.o)
+SERVE_LDLIBS := -lmicrohttpd -lpthread
 
 SHARED_LIB := $(LIBOUT)/libdiffclip.so.$(VERSION)
 STATIC_LIB := $(LIBOUT)/libdiffclip.a
@@ -103,9 +126,9 @@ TEST_SCRIPTS := $(sort $(wildcard test/scripts/*.sh))
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 BENCH        := $(BUILD)/bench/bench
 
-.PHONY: all deps faceapi test test-python test-rust test-cpp test-sanitize test-tsan tsan-run fuzz \
+.PHONY: all deps faceapi browser-deps test test-python test-rust test-cpp test-sanitize test-tsan tsan-run fuzz \
         bench bench-compare demo install uninstall clean unicode-tables check-abi abi-baseline \
-        cli-docs
+        cli-docs debian13-root test-libtorch2 check-cuda-build device-debs
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -142,7 +165,14 @@ $(INTERNAL_LIB): $(LIB_OBJS)
 # The CLI links the shared library: it can reach only the exported dc_ API.
 $(CLI): $(CLI_OBJS) $(SHARED_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(LIBOUT) -ldiffclip -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(BUILD)/bin $(LIBOUT))' -lm
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(LIBOUT) -ldiffclip -Wl,-rpath,'$$ORIGIN/$(shell realpath -m --relative-to=$(BUILD)/bin $(LIBOUT))' -lm $(SERVE_LDLIBS)
+
+$(SERVE_PAGE): src/serve/page.html
+	@mkdir -p $(@D)
+	{ printf '#include <stddef.h>\nconst char sv_page_html[] = {\n'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  printf '0};\nconst size_t sv_page_html_size = sizeof sv_page_html - 1;\n'; } > $@.tmp
+	mv $@.tmp $@
 
 # Tests link the internal archive so that they can test internal modules.
 $(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(INTERNAL_LIB)
@@ -152,14 +182,16 @@ $(BUILD)/test/%: $(BUILD)/obj/test/%.o $(HARNESS_OBJS) $(INTERNAL_LIB)
 # The benchmark is a program over the internal archive (it times internal modules too).
 $(BENCH): $(BUILD)/obj/test/bench/bench.o $(INTERNAL_LIB)
 	@mkdir -p $(@D)
-	$(CXX) -o $@ $< $(INTERNAL_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
+	$(CXX) $(LDFLAGS) -o $@ $< $(INTERNAL_LIB) $(TORCH_LDLIBS) $(DEP_LDLIBS)
 
 $(BUILD)/obj/test/%.o: test/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Isrc -Itest $(CFLAGS) -c $< -o $@
 
 # python3-skimage and python-matplotlib-data hold the face photographs of the face descriptor
-# test (skimage/data/astronaut.png, matplotlib's sample_data/grace_hopper.jpg). Debian's cargo
+# and alignment tests (skimage/data/astronaut.png, matplotlib's sample_data/grace_hopper.jpg);
+# libdlib-dev the face detector and predictor code, libdlib-data the 68-landmark predictor
+# file; python3-pil and python3-scipy run the alignment test's Python reference. Debian's cargo
 # only when no cargo (a rustup toolchain, say) is on PATH already.
 deps:
 	apt-get update
@@ -167,10 +199,19 @@ deps:
 	    build-essential pkg-config libtorch-dev libopenblas0-pthread \
 	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
 	    python3 python3-torch python3-numpy abigail-tools unicode-data \
-	    python3-skimage python-matplotlib-data clang libclang-rt-14-dev llvm
+	    python3-skimage python-matplotlib-data libdlib-dev libdlib-data \
+	    python3-pil python3-scipy clang libclang-rt-14-dev llvm debootstrap shellcheck \
+	    libmicrohttpd-dev chromium
 	command -v cargo >/dev/null 2>&1 || \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cargo
 	$(MAKE) faceapi
+	$(MAKE) browser-deps
+
+# playwright-core (pinned by test/browser/package-lock.json) drives Debian's chromium in the
+# page test (test/scripts/test_serve_page.sh); installed into test/browser/node_modules.
+browser-deps:
+	@command -v npm >/dev/null 2>&1 || { echo "make browser-deps: npm is not on PATH; install Node.js with npm" >&2; exit 1; }
+	cd test/browser && npm ci --no-audit --no-fund
 
 # The face descriptor's weights from the npm package @vladmandic/face-api (MIT; the dlib
 # weights are public domain), the tarball pinned by its sha256 (npm integrity
@@ -227,6 +268,38 @@ bench: $(BENCH)
 bench-compare: $(BENCH)
 	$(PYTHON) test/bench/compare_pytorch.py --bench $(BENCH) $(COMPARE_ARGS)
 
+# ---- LibTorch 2.6 and its CUDA build, in a Debian 13 root (tools/debian13.sh; root only) ----
+# `make test-libtorch2` runs the whole `make test` (golden cases required) against Debian 13's
+# LibTorch 2.6 in a root made once under build/debian13 (about 4 GB) and reused; `make
+# check-cuda-build` compiles and links the library and diffclip there against Debian 13's CUDA
+# LibTorch 2.6, unpacked beside it (tools/check_cuda_build.sh says what is checked).
+DEBIAN13_ROOT     ?= build/debian13
+DEBIAN13_JOBS     ?= 2
+DEBIAN13_PACKAGES := build-essential pkg-config libtorch-dev libopenblas0-pthread \
+                     libpng-dev libjpeg62-turbo-dev zlib1g-dev python3 python3-torch python3-numpy \
+                     abigail-tools unicode-data python3-skimage python-matplotlib-data \
+                     libdlib-dev libdlib-data python3-pil python3-scipy clang libclang-rt-dev llvm cargo
+DEBIAN13_RUN       = sh tools/debian13.sh run $(DEBIAN13_ROOT) . $(abspath $(GOLDEN)) \
+                     $(abspath $(CLIP_DATA)) $(abspath $(FACEAPI))
+DEBIAN13_ARGS     := GOLDEN=/work/golden CLIP_DATA=/work/clip FACEAPI=/work/faceapi
+
+debian13-root:
+	sh tools/debian13.sh root $(DEBIAN13_ROOT) $(DEBIAN13_PACKAGES)
+
+test-libtorch2: debian13-root
+	CI=true $(DEBIAN13_RUN) 'nice make -j$(DEBIAN13_JOBS) $(DEBIAN13_ARGS) all && \
+	    nice make $(DEBIAN13_ARGS) test'
+
+# The libpng, libjpeg and zlib packages (headers and libraries, 2 MB) that travel with the tree
+# to a GPU machine without apt for tools/device_check.sh (docs/cuda.md).
+DEVICE_DEBS := libpng-dev libpng16-16 libjpeg62-turbo-dev libjpeg62-turbo zlib1g-dev zlib1g
+device-debs:
+	mkdir -p third_party/device-debs
+	cd third_party/device-debs && apt-get download $(DEVICE_DEBS)
+
+check-cuda-build: debian13-root
+	$(DEBIAN13_RUN) 'nice sh tools/check_cuda_build.sh $(DEBIAN13_JOBS)'
+
 # ---- fuzzing: the pure-C readers (no LibTorch) built with clang's libFuzzer, ASan and UBSan ----
 FUZZ_CC       ?= clang
 FUZZ_SECONDS  ?= 60
@@ -235,8 +308,9 @@ FUZZ_RUNTIME  := $(wildcard $(shell $(FUZZ_CC) -print-runtime-dir 2>/dev/null)/l
 FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(FUZZ_SANITIZE) -MMD -MP
 # The readers and the core under them: no api code (test/scripts/test_layers.sh keeps io and
-# cache from reaching above themselves).
-FUZZ_LIB_SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/cache/*.c src/nn/tokenizer*.c))
+# cache from reaching above themselves); the predictor check of src/face.
+FUZZ_LIB_SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/cache/*.c src/nn/tokenizer*.c) \
+                   src/face/predictor_file.c)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_SRCS     := $(sort $(wildcard test/fuzz/fuzz_*.c))
 FUZZ_BINS     := $(FUZZ_SRCS:test/fuzz/%.c=$(FUZZ_BUILD)/%) $(FUZZ_BUILD)/make_seeds
@@ -253,6 +327,8 @@ $(FUZZ_BUILD)/obj/%.o: %.c
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/test/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_SANITIZE) -fsanitize=fuzzer -o $@ $^ $(DEP_LDLIBS)
 
+$(FUZZ_BUILD)/fuzz_image_header: $(FUZZ_BUILD)/obj/src/serve/image_header.o
+
 $(FUZZ_BUILD)/make_seeds: $(FUZZ_BUILD)/obj/test/fuzz/make_seeds.o $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_SANITIZE) -fsanitize=fuzzer-no-link -o $@ $^ $(DEP_LDLIBS)
 
@@ -263,10 +339,10 @@ FUZZ_TEST_BINS := $(FUZZ_BINS)
 endif
 
 # Under SANITIZE the bindings, install and fuzz suites are left out: they load the library
-# into uninstrumented programs.
+# into uninstrumented programs; the serve API test runs the instrumented diffclip serve.
 test: all $(TEST_BINS) $(FUZZ_TEST_BINS)
 	@$(SANITIZE_ENV) $(TEST_ENV) $(FUZZ_ENV) sh test/run.sh $(TEST_BINS) \
-	    $(if $(SANITIZE),,$(TEST_SCRIPTS) $(BINDING_TESTS) test/fuzz/run_fuzz.sh)
+	    $(if $(SANITIZE),test/scripts/test_serve.sh,$(TEST_SCRIPTS) $(BINDING_TESTS) test/fuzz/run_fuzz.sh)
 
 test-sanitize:
 	$(MAKE) SANITIZE=1 test
@@ -319,4 +395,5 @@ uninstall:
 clean:
 	rm -rf $(BUILD) $(LIBOUT)/libdiffclip.*
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# (The Debian 13 root under build/ is no build output: its /etc/rc*.d are directories.)
+-include $(shell find $(BUILD) -path build/debian13 -prune -o -name '*.d' -type f -print 2>/dev/null)

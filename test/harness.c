@@ -3,6 +3,8 @@
 #endif
 #include "harness.h"
 
+#include "ctorch/ctorch.h"
+
 #include <fcntl.h>
 #include <math.h>
 #include <spawn.h>
@@ -60,6 +62,33 @@ const char *path_join(char *buf, size_t size, const char *dir, const char *file)
 {
     snprintf(buf, size, "%s/%s", dir, file);
     return buf;
+}
+
+const char *test_device_name(void)
+{
+    const char *name = getenv("DC_TEST_DEVICE");
+    return name && *name ? name : "cpu";
+}
+
+int test_device(void)
+{
+    int device = CT_CPU;
+    if (ct_parse_device(test_device_name(), &device) != DC_OK)
+        test_fail_at(__FILE__, __LINE__, "DC_TEST_DEVICE: %s", dc_last_error());
+    return device;
+}
+
+dc_dtype test_unet_dtype(void)
+{
+    const char *name = getenv("DC_TEST_DTYPE");
+    if (!name || !*name || strcmp(name, "float32") == 0)
+        return DC_FLOAT32;
+    if (strcmp(name, "bfloat16") == 0)
+        return DC_BFLOAT16;
+    if (strcmp(name, "float16") == 0)
+        return DC_FLOAT16;
+    test_fail_at(__FILE__, __LINE__, "DC_TEST_DTYPE is '%s' (float32, bfloat16, float16)", name);
+    return DC_FLOAT32;
 }
 
 static int ci_mode(void)

@@ -78,6 +78,13 @@ int test_failed(void);
 /* The golden case folder `name` (DC_GOLDEN/name) in `buf`, or NULL after marking the test
  * skipped (or failed when CI=true: conformance data is required in CI). */
 const char *golden_case(const char *name, char *buf, size_t size);
+/* Where the golden cases run: DC_TEST_DEVICE ("cpu" by default, "cuda", "cuda:N"), as a
+ * name for the dc_ options and as a ctorch device (CT_CPU when the name is bad: the test
+ * then fails at its first use); DC_TEST_DTYPE (float32 by default, bfloat16, float16) is the
+ * dtype the golden UNet cases compute in (tools/device_check.sh reports their differences). */
+const char *test_device_name(void);
+int test_device(void);
+dc_dtype test_unet_dtype(void);
 /* CLIP data folder (vocabulary, templates) likewise. */
 const char *clip_data_path(const char *file, char *buf, size_t size);
 /* path = dir/file */

@@ -12,7 +12,7 @@
 #include "../nn/idnet.h"
 #include "convert.h"
 #include "handles.h"
-#include "options.h"
+#include "../core/options.h"
 #include "tokenizer.h"
 
 struct dc_clip {

@@ -10,7 +10,7 @@
 #include "diffusion_options.h"
 #include "../core/error.h"
 #include "handles.h"
-#include "options.h"
+#include "../core/options.h"
 #include "progress.h"
 
 DC_API dc_status dc_diffusion_options_init(dc_diffusion_options *options, unsigned version)

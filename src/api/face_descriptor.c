@@ -8,7 +8,7 @@
 #include "../io/tfjs.h"
 #include "../nn/face_descriptor.h"
 #include "../core/error.h"
-#include "options.h"
+#include "../core/options.h"
 
 struct dc_face_descriptor {
     nn_face_descriptor *net;

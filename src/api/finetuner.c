@@ -9,7 +9,7 @@
 #include "../finetune/run.h"
 #include "convert.h"
 #include "handles.h"
-#include "options.h"
+#include "../core/options.h"
 #include "tokenizer.h"
 
 struct dc_finetuner {

@@ -9,7 +9,7 @@
 #include "convert.h"
 #include "../core/error.h"
 #include "handles.h"
-#include "options.h"
+#include "../core/options.h"
 
 DC_API dc_status dc_model_options_init(dc_model_options *options, unsigned version)
 {

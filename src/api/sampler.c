@@ -10,7 +10,7 @@
 #include "diffusion_options.h"
 #include "../core/error.h"
 #include "handles.h"
-#include "options.h"
+#include "../core/options.h"
 #include "progress.h"
 
 struct dc_sampler {

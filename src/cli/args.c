@@ -159,9 +159,9 @@ int cli_compute_apply(const char *command, const char *usage, const cli_compute 
         return cli_command_usage_error(command, usage,
                                        "--device wants cpu, cuda, cuda:N or auto, not '%s'",
                                        compute->device);
-    if (strncmp(compute->device, "cuda", 4) == 0 && !dc_cuda_available()) {
-        fprintf(stderr, "diffclip: %s: --device %s: CUDA is not available\n", command,
-                compute->device);
+    if (dc_device_check(compute->device) != DC_OK) {
+        fprintf(stderr, "diffclip: %s: --device %s: %s\n", command, compute->device,
+                dc_last_error());
         return CLI_EXIT_FAILURE;
     }
     if (compute->threads == -1)

@@ -19,7 +19,8 @@
     "finetune --model BASE --clip CLIP --vocab V [--arcface A] --images FILE...|DIR|X.npy " \
     "--src TEXT --trg TEXT [--preset NAME] [--t0 N --inv-steps S --train-steps S "         \
     "--epochs E --lr LR --sch-gamma G --clip-w W --l1-w W --id-w W "                       \
-    "--grad-mode full|per-step --cache FILE --seed K --resume --device D --threads N] "    \
+    "--grad-mode full|per-step --cache FILE --seed K --resume --align|--no-align "         \
+    "--device D --threads N] "                                                             \
     "--out FT.pt|FT.safetensors|FT.delta"
 
 /* Numbers given on the command line; the unset ones keep the presets' or defaults' values. */
@@ -34,6 +35,7 @@ typedef struct finetune_args {
     explicit_numbers n;
     int resume, half, head_channels;
     cli_compute compute;
+    cli_align align;
 } finetune_args;
 
 /* ---- options ---- */
@@ -112,6 +114,7 @@ typedef struct image_list {
     dc_tensor *items;                /* each (1, 3, S, S) */
     char **names;
     int count, capacity;
+    cli_align *align;                /* how photos are read (--align) */
 } image_list;
 
 static void image_list_free(image_list *l)
@@ -161,7 +164,7 @@ static int compare_names(const void *a, const void *b)
 static int add_image_file(image_list *l, const char *path, int size)
 {
     dc_tensor t = {0};
-    if (cli_read_image_or_array(path, size, &t) != DC_OK)
+    if (cli_read_photo(path, size, l->align, &t) != DC_OK)
         return cli_file_error(path);
     return image_list_add(l, &t, path);
 }
@@ -414,8 +417,15 @@ static int train_pairs(const finetune_args *a, const dc_finetune_options *o, han
             return cli_usage_error("out of memory");
         fprintf(stderr, "fine-tuning '%s' -> '%s' into %s\n", o->source_texts[pair],
                 o->target_texts[pair], path);
+        /* A failure here only means the device is not CUDA: no GPU peak to report. */
+        dc_cuda_memory_reset_peak(a->compute.device);
         dc_status s = dc_finetuner_train(h->ft, pair, path);
         cli_progress_done();
+        int64_t peak_allocated, peak_reserved;
+        if (s == DC_OK &&
+            dc_cuda_memory_peak(a->compute.device, &peak_allocated, &peak_reserved) == DC_OK)
+            fprintf(stderr, "peak CUDA memory: %.0f MiB allocated, %.0f MiB reserved\n",
+                    peak_allocated / 1048576.0, peak_reserved / 1048576.0);
         if (s == DC_OK)
             printf("%s\n", path);
         else if (s == DC_ECANCELLED)
@@ -449,6 +459,7 @@ static int run_finetune(int argc, char **argv)
         {"resume", CLI_FLAG, &a.resume, 0},        {"half", CLI_FLAG, &a.half, 0},
         {"head-channels", CLI_INT, &a.head_channels, 0},
         {"out", CLI_STRING, &a.out, 'o'},          CLI_COMPUTE_OPTIONS(&a.compute),
+        CLI_ALIGN_OPTIONS(&a.align),
     };
     static const char *const required[] = {"model", "clip", "vocab", "out", NULL};
     const char *more[CLI_LIST_CAPACITY];
@@ -465,13 +476,18 @@ static int run_finetune(int argc, char **argv)
     dc_finetune_options o;
     if (!status)
         status = build_options(&a, &o, argv[0]);
+    int face_preset = 0;
+    for (int i = 0; i < a.presets.count; i++)
+        face_preset |= cli_preset_is_face(a.presets.items[i]);
+    if (!status)
+        status = cli_align_resolve(argv[0], FINETUNE_USAGE, &a.align, face_preset);
     if (status || (status = cli_compute_apply(argv[0], FINETUNE_USAGE, &a.compute)))
         return status;
 
     struct sigaction interrupt = {.sa_handler = on_interrupt};
     sigaction(SIGINT, &interrupt, NULL);
     handles h = {0};
-    image_list images = {0};
+    image_list images = {.align = &a.align};
     size_t *indices = NULL;
     dc_model_info info;
     status = load_networks(&a, &h);
@@ -495,6 +511,7 @@ static int run_finetune(int argc, char **argv)
         status = train_pairs(&a, &o, &h);
     free(indices);
     image_list_free(&images);
+    cli_align_free(&a.align);
     handles_free(&h);
     return status;
 }
@@ -542,6 +559,7 @@ const cli_command cli_cmd_finetune = {
     "  --resume              continue from the epoch file a stopped run left\n"
     "  --half                CLIP in float16 (CUDA only)\n"
     "  --head-channels N     ADM channels per attention head (64)\n"
+    CLI_ALIGN_HELP
     CLI_COMPUTE_HELP
     "\n"
     "example:\n"

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../client/strip.h"
 #include "cli.h"
 
 int cli_has_extension(const char *path, const char *ext)
@@ -34,9 +35,10 @@ static void print_shape(FILE *out, const dc_tensor *t)
     fputc(')', out);
 }
 
-int cli_read_images(const char *path, int size, const dc_tensor *like, dc_tensor *out)
+int cli_read_images(const char *path, int size, const dc_tensor *like, cli_align *al,
+                    dc_tensor *out)
 {
-    if (cli_read_image_or_array(path, size, out) != DC_OK)
+    if (cli_read_photo(path, size, al, out) != DC_OK)
         return cli_file_error(path);
     int ok = out->dtype == DC_FLOAT32 && out->ndim == 4 && out->shape[0] > 0 &&
              out->shape[1] == 3 && out->shape[2] > 0 && out->shape[3] > 0;
@@ -58,38 +60,13 @@ int cli_read_images(const char *path, int size, const dc_tensor *like, dc_tensor
 
 dc_status cli_write_strip(const char *path, const dc_tensor *const *tensors, int count)
 {
-    int64_t images = 0, height = 0, width = 0;
-    for (int i = 0; i < count; i++) {
-        const dc_tensor *t = tensors[i];
-        if (t->ndim != 4 || (i > 0 && (t->shape[2] != height || t->shape[3] != width))) {
-            fprintf(stderr, "diffclip: %s: images of different shapes cannot share a strip\n",
-                    path);
-            return DC_EINVAL;
-        }
-        height = t->shape[2];
-        width = t->shape[3];
-        images += t->shape[0];
-    }
-    dc_image strip = {.width = (int)(images * width), .height = (int)height, .channels = 3};
-    strip.data = calloc((size_t)strip.width * (size_t)strip.height * 3, 1);
-    if (!strip.data)
-        return DC_ENOMEM;
-    dc_status s = DC_OK;
-    int64_t column = 0;
-    for (int i = 0; i < count && s == DC_OK; i++) {
-        for (int64_t n = 0; n < tensors[i]->shape[0] && s == DC_OK; n++, column++) {
-            dc_image one;
-            s = dc_tensor_to_image(tensors[i], n, &one);
-            if (s != DC_OK)
-                break;
-            for (int y = 0; y < one.height; y++)
-                memcpy(strip.data + ((size_t)y * (size_t)strip.width + (size_t)(column * width)) * 3,
-                       one.data + (size_t)y * (size_t)one.width * 3, (size_t)one.width * 3);
-            dc_image_free(&one);
-        }
-    }
-    if (s == DC_OK)
-        s = dc_image_write(path, &strip);
+    dc_image strip;
+    dc_status s = client_compose_strip(tensors, count, &strip);
+    if (s == DC_EINVAL)
+        fprintf(stderr, "diffclip: %s: images of different shapes cannot share a strip\n", path);
+    if (s != DC_OK)
+        return s;
+    s = dc_image_write(path, &strip);
     dc_image_free(&strip);
     return s;
 }

@@ -7,6 +7,7 @@
  * memory it already owns. Smaller blocks, which glibc recycles well, go straight to it:
  * caching them too (from 1 MiB) saved few more faults but held 650 MiB more at the peak of a
  * per-step fine-tuning image, in blocks of sizes that step did not ask for again. */
+#include "compat.hpp"
 #include "internal.hpp"
 
 #include <c10/core/CPUAllocator.h>
@@ -78,9 +79,12 @@ void release(void *data)
     free(base);
 }
 
-class caching_allocator final : public c10::Allocator {
+class caching_allocator final : public host_allocator {
 public:
-    c10::DataPtr allocate(size_t n) const override
+    c10::DeleterFnPtr raw_deleter() const override { return &release; }
+
+protected:
+    c10::DataPtr do_allocate(size_t n) const override
     {
         size_t bytes = n;
         if (bytes >= CACHED_MIN) {
@@ -106,8 +110,6 @@ public:
                 "CPU allocator: out of memory allocating " + std::to_string(n) + " bytes");
         return {data_of(base), data_of(base), &release, c10::Device(c10::kCPU)};
     }
-
-    c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
 private:
     /* Frees every cached block; whether there was any. */

@@ -45,6 +45,8 @@ static bool contains(const std::string &text, const char *needle)
 /* LibTorch reports everything through c10::Error; the message tells what kind it is. */
 static int classify(const std::string &message)
 {
+    if (contains(message, "CUDA out of memory"))
+        return DC_EDEVICE;
     if (contains(message, "out of memory") || contains(message, "not enough memory"))
         return DC_ENOMEM;
     for (const char *word : {"CUDA", "cuda", "cuDNN", "cudnn", "CUBLAS", "cublas", "NCCL"})
@@ -68,7 +70,10 @@ int status_from_exception(const char *fn) noexcept
         } catch (const failure &e) {
             return report(fn, e.status, e.message);
         } catch (const c10::OutOfMemoryError &e) {
-            return report(fn, DC_ENOMEM, e.what_without_backtrace());
+            /* The GPU's memory is the device's problem, the host's an allocation failure. */
+            std::string message = e.what_without_backtrace();
+            return report(fn, contains(message, "CUDA") ? DC_EDEVICE : DC_ENOMEM,
+                          std::move(message));
         } catch (const c10::Error &e) {
             std::string message = e.what_without_backtrace();
             return report(fn, classify(message), std::move(message));
@@ -195,7 +200,7 @@ static bool dtype_of(at::ScalarType type, dc_dtype *out)
     }
 }
 
-static int cuda_device_count()
+int cuda_device_count()
 {
     if (!at::globalContext().hasCUDA())
         return 0;
@@ -208,15 +213,21 @@ at::Device torch_device(int device)
         return at::Device(at::kCPU);
     if (device < 0)
         throw failure(DC_EINVAL, "device %d is neither CT_CPU (-1) nor a CUDA index", device);
+    if (!cuda_backend_loaded())
+        throw failure(DC_EDEVICE,
+                      "CUDA device %d requested, but this build's LibTorch has no CUDA backend "
+                      "(a CPU-only LibTorch: build with make LIBTORCH=dir, docs/cuda.md)",
+                      device);
     int count = cuda_device_count();
     if (count == 0)
         throw failure(DC_EDEVICE,
-                      "CUDA device %d requested but CUDA is not available (LibTorch built "
-                      "without CUDA, or no GPU/driver found)",
+                      "CUDA device %d requested, but LibTorch's CUDA backend finds no CUDA "
+                      "device (no GPU, or no driver: nvidia-smi should list one)",
                       device);
     if (device >= count)
         throw failure(DC_EDEVICE, "CUDA device %d requested but only %d device(s) exist", device,
                       count);
+    cuda_device_used();
     return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device));
 }
 

@@ -4,8 +4,10 @@
  *
  * Conventions
  * - Every fallible function returns a dc_status (DC_OK = 0) and writes its result through an
- *   out-pointer; a C++ exception becomes DC_EINTERNAL (DC_EDEVICE for CUDA problems,
- *   DC_ENOMEM for allocation failures) with its message in dc_last_error().
+ *   out-pointer; a C++ exception becomes DC_EINTERNAL (DC_EDEVICE for CUDA problems, the
+ *   GPU running out of memory included; DC_ENOMEM for host allocation failures) with its
+ *   message in dc_last_error(). The tensors of a failed call are freed as the exception
+ *   unwinds: handles made before stay valid.
  * - A ct_tensor owns one at::Tensor. Results are new handles; inputs are never modified
  *   except by functions whose name ends in `_`.
  * - Pools: while a pool is open on this thread (ct_pool_begin), every tensor handle created
@@ -43,6 +45,20 @@ enum { CT_CPU = -1 };
 int ct_set_num_threads(int n);
 int ct_get_num_threads(void);
 int ct_cuda_available(void);
+/* 1 when LibTorch's CUDA backend is loaded (a CUDA build), whether or not a GPU is present. */
+int ct_cuda_backend(void);
+/* The first use of a CUDA device turns cuDNN autotuning on (the UNets repeat their shapes)
+ * and applies DIFFCLIP_CUDA_TF32 (1: TF32 in cuBLAS and cuDNN, 0: none, unset: LibTorch's
+ * defaults). The CUDA caching allocator's peak allocated and reserved bytes on a device
+ * since the process began or the last reset (torch.cuda.max_memory_allocated and
+ * max_memory_reserved), as seen by threads that used the device through ctorch. */
+/* "LibTorch V, CUDA backend registered, N CUDA device(s)" or "LibTorch V, CPU only (no CUDA
+ * backend)"; computed once. */
+const char *ct_backend_info(void);
+int ct_cuda_memory_peak(int device, int64_t *peak_allocated, int64_t *peak_reserved);
+int ct_cuda_memory_reset_peak(int device);
+/* Waits for the work queued on a CUDA device (timing); nothing to wait for on CT_CPU. */
+int ct_synchronize(int device);
 /* "cpu", "cuda", "cuda:N", "auto" (CUDA 0 when available, else CPU). */
 int ct_parse_device(const char *name, int *device);
 /* Seeds the global CPU and CUDA generators (ct_randn). */

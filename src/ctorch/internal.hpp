@@ -41,6 +41,12 @@ void ensure_threads();
 /* Installs the caching CPU allocator (allocator.cpp) unless DIFFCLIP_CPU_CACHE_MB is 0. */
 void install_cpu_allocator();
 
+/* Whether LibTorch's CUDA backend is loaded (cuda.cpp), and the first-use settings of a CUDA
+ * device and this thread's memory reporter (called by torch_device for every CUDA device). */
+bool cuda_backend_loaded();
+void cuda_device_used();
+int cuda_device_count();
+
 /* Converts the exception in flight into a status and a message naming `fn`. */
 int status_from_exception(const char *fn) noexcept;
 

@@ -15,7 +15,7 @@
  * Each cell runs in its own process (this program run with --row), so that its peak RSS is
  * its own and one row cannot warm another's caches.
  *
- *   bench [--runs N] [--invert-steps N] [--only KEY[,KEY...]] [--markdown FILE]
+ *   bench [--device D] [--runs N] [--invert-steps N] [--only KEY[,KEY...]] [--markdown FILE]
  *   bench --row KEY:DTYPE [--runs N] [--invert-steps N] [--out FILE]
  *                                        one cell, one result line; FILE gets a UNet row's
  *                                        last output (noise or latent) as .npy
@@ -23,6 +23,8 @@
  *   bench --serve ddpm|adm:DTYPE           a model kept loaded, timing single calls on
  *                                        command (for compare_pytorch.py; see serve())
  *
+ * --device (or DIFFCLIP_BENCH_DEVICE) runs every row on cpu (the default), cuda or cuda:N;
+ * on CUDA the memory column is the caching allocator's peak allocated MiB, not the RSS.
  * --markdown replaces the table between the markers <!-- bench-table --> and
  * <!-- /bench-table --> of FILE (appending it when they are missing). DIFFCLIP_NUM_THREADS
  * sets the thread count (default: the cores). DC_CLIP_DATA is the folder of CLIP's
@@ -83,13 +85,13 @@ static int load_unet(unet_case *c, int adm, dc_dtype dtype)
     nn_unet_options options = {.head_channels = adm ? 64 : 0};
     const int64_t xshape[4] = {1, 3, SIZE, SIZE}, tshape[1] = {1};
     const float t_value = INVERT_T0;
-    int st = nn_unet_load(&c->net, &b.sd, adm ? "AFHQ ADM" : "CelebA-HQ DDPM", CT_CPU, dtype,
+    int st = nn_unet_load(&c->net, &b.sd, adm ? "AFHQ ADM" : "CelebA-HQ DDPM", bench_device, dtype,
                           &options);
     free_builder(&b);
     if (st == DC_OK)
-        st = ct_randn(&c->x, DC_FLOAT32, 4, xshape, CT_CPU);
+        st = ct_randn(&c->x, DC_FLOAT32, 4, xshape, bench_device);
     if (st == DC_OK)
-        st = ct_from_host(&c->t, &t_value, DC_FLOAT32, 1, tshape, CT_CPU);
+        st = ct_from_host(&c->t, &t_value, DC_FLOAT32, 1, tshape, bench_device);
     if (st == DC_OK)
         st = df_schedule_init_default(&c->schedule);
     return st;
@@ -224,7 +226,7 @@ typedef struct clip_case {
 static int load_clip(clip_case *c, dc_dtype dtype)
 {
     io_state_dict sd = vit_b16_sd();
-    int st = nn_clip_load(&c->clip, &sd, "ViT-B/16 (random weights)", CT_CPU, dtype);
+    int st = nn_clip_load(&c->clip, &sd, "ViT-B/16 (random weights)", bench_device, dtype);
     io_state_dict_free(&sd);
     return st;
 }
@@ -260,7 +262,7 @@ static int clip_image(dc_dtype dtype, const bench_options *o, row_result *r)
     const int64_t shape[4] = {1, 3, RESOLUTION, RESOLUTION};
     int st = load_clip(&c, dtype);
     if (st == DC_OK)
-        st = ct_randn(&c.x, DC_FLOAT32, 4, shape, CT_CPU);
+        st = ct_randn(&c.x, DC_FLOAT32, 4, shape, bench_device);
     if (st == DC_OK) {
         r->flops = image_flops();
         r->ms = median_ms(run_clip_image, NULL, &c, CLIP_IMAGE_RUNS, 0);
@@ -322,7 +324,7 @@ static int finetune_row(ft_grad_mode mode, const bench_options *o, row_result *r
     if (st == DC_OK)
         st = nn_tokenizer_load(&c.clip.tokenizer, vocab);
     if (st == DC_OK)
-        st = ct_randn(&c.x_lat, DC_FLOAT32, 4, shape, CT_CPU);
+        st = ct_randn(&c.x_lat, DC_FLOAT32, 4, shape, bench_device);
     if (st == DC_OK)
         st = ft_trainer_init(&c.trainer, c.unet.net, c.clip.clip, c.clip.tokenizer, NULL,
                              &c.unet.schedule, &config);
@@ -464,7 +466,7 @@ static int serve(const char *spec)
             done_flops = 0;
         } else if (strcmp(line, "invert-next\n") == 0 && x && k + 1 < steps) {
             double start = now_ms();
-            if (invert_step(&c, steps, k++, &x) == DC_OK)
+            if (invert_step(&c, steps, k++, &x) == DC_OK && ct_synchronize(bench_device) == DC_OK)
                 ms = now_ms() - start;
         } else {
             break;
@@ -783,12 +785,18 @@ int main(int argc, char **argv)
             o.out = value, i++;
         else if (strcmp(arg, "--serve") == 0 && value)
             server = value, i++;
+        else if (strcmp(arg, "--device") == 0 && value)
+            setenv("DIFFCLIP_BENCH_DEVICE", value, 1), i++;
         else {
-            fprintf(stderr, "usage: bench [--runs N] [--invert-steps N] [--only KEY,...] "
+            fprintf(stderr, "usage: bench [--device D] [--runs N] [--invert-steps N] [--only KEY,...] "
                             "[--markdown FILE] | bench --row KEY:DTYPE [--runs N] "
                             "[--invert-steps N] [--out FILE] | bench --serve ddpm|adm:DTYPE\n");
             return 2;
         }
+    }
+    if (bench_init() != DC_OK) {
+        fprintf(stderr, "bench: %s\n", dc_last_error());
+        return 2;
     }
     if (o.runs < 1 || o.runs > BENCH_MAX_RUNS || o.invert_steps < 2) {
         fprintf(stderr, "bench: runs must be 1..%d and invert steps >= 2\n", BENCH_MAX_RUNS);

@@ -12,6 +12,17 @@
 
 enum { BENCH_MAX_RUNS = 16 };
 
+/* The device every row runs on: DIFFCLIP_BENCH_DEVICE ("cpu" by default, "cuda", "cuda:N"),
+ * read once by bench_init (the --device option sets it, so that the per-row child processes
+ * inherit it). */
+static int bench_device = CT_CPU;
+
+static int bench_init(void)
+{
+    const char *name = getenv("DIFFCLIP_BENCH_DEVICE");
+    return name && *name ? ct_parse_device(name, &bench_device) : DC_OK;
+}
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -37,6 +48,9 @@ static double timed_call(bench_fn fn, void *context, int grad)
     size_t mark = ct_pool_begin();
     double start = now_ms();
     int st = fn(context);
+    /* CUDA kernels run after their launch returns: the time ends when they have finished. */
+    if (st == DC_OK)
+        st = ct_synchronize(bench_device);
     double elapsed = now_ms() - start;
     ct_pool_end(mark, NULL, 0);
     ct_scope_end(scope);
@@ -78,16 +92,24 @@ static double sgemm_ms(int n, int runs)
     sgemm_case g = {0};
     const int64_t shape[2] = {n, n};
     double ms = -1;
-    if (ct_randn(&g.a, DC_FLOAT32, 2, shape, CT_CPU) == DC_OK &&
-        ct_randn(&g.b, DC_FLOAT32, 2, shape, CT_CPU) == DC_OK)
+    if (ct_randn(&g.a, DC_FLOAT32, 2, shape, bench_device) == DC_OK &&
+        ct_randn(&g.b, DC_FLOAT32, 2, shape, bench_device) == DC_OK)
         ms = median_ms(run_sgemm, NULL, &g, runs, 0);
     ct_free(g.a);
     ct_free(g.b);
     return ms;
 }
 
+/* The peak memory of this process's work: on the CPU its peak RSS, on CUDA the caching
+ * allocator's peak allocated bytes (torch.cuda.max_memory_allocated), in MiB. */
 static double peak_rss_mib(void)
 {
+    if (bench_device != CT_CPU) {
+        int64_t allocated, reserved;
+        return ct_cuda_memory_peak(bench_device, &allocated, &reserved) == DC_OK
+                   ? allocated / 1048576.0
+                   : -1;
+    }
     struct rusage usage;
     return getrusage(RUSAGE_SELF, &usage) == 0 ? usage.ru_maxrss / 1024.0 : -1;
 }

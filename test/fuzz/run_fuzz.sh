@@ -51,6 +51,13 @@ if ! "$build/make_seeds" "$build/seeds" "$clip" "$golden" "$faceapi" >"$build/se
     report "$build/seeds.log"; fail "fuzz seeds: make_seeds or py_seeds.py failed"; finish
 fi
 copy_golden npy '*.npy'
+mkdir -p "$build/seeds/image_header"
+cp "$build/seeds/png/"* "$build/seeds/jpeg/"* "$build/seeds/image_header/" 2>/dev/null || true
+# The head of Debian's predictor (libdlib-data) seeds the predictor check.
+if [ -f /usr/share/dlib/shape_predictor_68_face_landmarks.dat ]; then
+    mkdir -p "$build/seeds/predictor"
+    head -c 20000 /usr/share/dlib/shape_predictor_68_face_landmarks.dat >"$build/seeds/predictor/debian_head.dat"
+fi
 copy_golden tokenize 'strings.json'
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1}

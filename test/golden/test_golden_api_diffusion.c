@@ -32,7 +32,7 @@ static dc_model *load(const char *dir, const char *file, int head_channels)
     char path[1200];
     dc_model_options o;
     dc_model_options_init(&o, DC_MODEL_OPTIONS_VERSION);
-    o.device = "cpu";
+    o.device = test_device_name();
     o.head_channels = head_channels;
     dc_model *m = NULL;
     if (dc_model_load(&m, path_join(path, sizeof path, dir, file), &o) != DC_OK)
@@ -175,7 +175,7 @@ TEST(latent_cache_reuses_inversions_and_refuses_other_parameters)
     char other[1200];
     dc_model_options mo;
     dc_model_options_init(&mo, DC_MODEL_OPTIONS_VERSION);
-    mo.device = "cpu";
+    mo.device = test_device_name();
     CHECK_OK(dc_model_load(&b, path_join(other, sizeof other, dir,
                                          "../noise_combination/model_b.pt"), &mo));
     o.steps = 8;

@@ -44,7 +44,7 @@ static void check_case(const char *name, const char *eps_file, int t0, int head_
         return;
     dc_model_options mo;
     dc_model_options_init(&mo, DC_MODEL_OPTIONS_VERSION);
-    mo.device = "cpu";
+    mo.device = test_device_name();
     mo.dtype = DC_BFLOAT16;
     mo.head_channels = head_channels;
     dc_model *m = NULL;

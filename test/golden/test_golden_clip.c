@@ -30,14 +30,14 @@ static int load_clip(const char *dir, const char *file, nn_clip **clip)
     io_state_dict sd = {0};
     int st = io_checkpoint_read_file(path_join(path, sizeof path, dir, file), &sd);
     if (st == DC_OK)
-        st = nn_clip_load(clip, &sd, path, CT_CPU, DC_FLOAT32);
+        st = nn_clip_load(clip, &sd, path, test_device(), DC_FLOAT32);
     io_state_dict_free(&sd);
     return st;
 }
 
 static int to_ct(const dc_tensor *t, ct_tensor **out)
 {
-    return ct_from_host(out, t->data, t->dtype, t->ndim, t->shape, CT_CPU);
+    return ct_from_host(out, t->data, t->dtype, t->ndim, t->shape, test_device());
 }
 
 /* Fails the test (returning 0) unless `got` is within the case tolerance of `golden`

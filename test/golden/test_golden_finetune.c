@@ -131,7 +131,7 @@ static int load_unet(const char *path, int head_channels, nn_unet **out)
     nn_unet_options o = {.head_channels = head_channels};
     int st = io_checkpoint_read_file(path, &sd);
     if (st == DC_OK)
-        st = nn_unet_load(out, &sd, path, CT_CPU, DC_FLOAT32, &o);
+        st = nn_unet_load(out, &sd, path, test_device(), DC_FLOAT32, &o);
     io_state_dict_free(&sd);
     return st;
 }
@@ -142,7 +142,7 @@ static int load_npy(const char *dir, const char *file, ct_tensor **out)
     dc_tensor t;
     int st = io_npy_read_file(path_join(path, sizeof path, dir, file), &t);
     if (st == DC_OK)
-        st = ct_from_host(out, t.data, t.dtype, t.ndim, t.shape, CT_CPU);
+        st = ct_from_host(out, t.data, t.dtype, t.ndim, t.shape, test_device());
     dc_tensor_free(&t);
     return st;
 }
@@ -210,11 +210,11 @@ TEST(finetune_step_matches_the_published_step)
     io_state_dict sd = {0};
     CHECK_OK(load_unet(model_path, head_channels_of(model_path), &model));
     CHECK_OK(io_checkpoint_read_file(clip_path, &sd));
-    CHECK_OK(nn_clip_load(&clip, &sd, clip_path, CT_CPU, DC_FLOAT32));
+    CHECK_OK(nn_clip_load(&clip, &sd, clip_path, test_device(), DC_FLOAT32));
     io_state_dict_free(&sd);
     if (config.id_weight > 0) {
         CHECK_OK(io_checkpoint_read_file(id_path, &sd));
-        CHECK_OK(nn_idnet_load(&idnet, &sd, id_path, CT_CPU));
+        CHECK_OK(nn_idnet_load(&idnet, &sd, id_path, test_device()));
         io_state_dict_free(&sd);
     }
     char vocab[1024];

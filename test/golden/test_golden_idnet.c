@@ -21,7 +21,7 @@ static int read_ct(const char *dir, const char *file, ct_tensor **out)
     dc_tensor t = {0};
     int st = read_npy(dir, file, &t);
     if (st == DC_OK)
-        st = ct_from_host(out, t.data, t.dtype, t.ndim, t.shape, CT_CPU);
+        st = ct_from_host(out, t.data, t.dtype, t.ndim, t.shape, test_device());
     dc_tensor_free(&t);
     return st;
 }
@@ -58,7 +58,7 @@ TEST(irse_features_and_identity_loss)
     io_state_dict sd = {0};
     nn_idnet *net = NULL;
     CHECK_OK(io_checkpoint_read_file(path_join(path, sizeof path, dir, "irse_fp16.pt"), &sd));
-    int st = nn_idnet_load(&net, &sd, path, CT_CPU);
+    int st = nn_idnet_load(&net, &sd, path, test_device());
     io_state_dict_free(&sd);
     CHECK_OK(st);
     CHECK(nn_idnet_input_size(net) == 112 && nn_idnet_feature_dim(net) == 512);

@@ -23,7 +23,7 @@ static dc_model *load(const char *path)
 {
     dc_model_options o;
     dc_model_options_init(&o, DC_MODEL_OPTIONS_VERSION);
-    o.device = "cpu";
+    o.device = test_device_name();
     dc_model *m = NULL;
     return dc_model_load(&m, path, &o) == DC_OK ? m : NULL;
 }
@@ -195,7 +195,7 @@ TEST(models_of_another_layout_are_refused)
         return;
     dc_model_options o;
     dc_model_options_init(&o, DC_MODEL_OPTIONS_VERSION);
-    o.device = "cpu";
+    o.device = test_device_name();
     o.head_channels = 16;
     dc_model *adm = NULL;
     CHECK_OK(dc_model_load(&adm, path_join(path, sizeof path, dir, "model.pt"), &o));

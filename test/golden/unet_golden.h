@@ -24,7 +24,7 @@ static ct_tensor *golden_tensor(const char *dir, const char *file)
     if (io_checkpoint_read_file(path_join(path, sizeof path, dir, file), &sd) == DC_OK &&
         sd.count == 1 && sd.tensors[0].value.dtype == DC_FLOAT32)
         ct_from_host(&t, sd.tensors[0].value.data, DC_FLOAT32, sd.tensors[0].value.ndim,
-                     sd.tensors[0].value.shape, CT_CPU);
+                     sd.tensors[0].value.shape, test_device());
     io_state_dict_free(&sd);
     return t;
 }
@@ -36,7 +36,7 @@ static int load_golden_unet(const char *dir, const char *file, const nn_unet_opt
     io_state_dict sd = {0};
     int status = io_checkpoint_read_file(path_join(path, sizeof path, dir, file), &sd);
     if (status == DC_OK)
-        status = nn_unet_load(out, &sd, file, CT_CPU, DC_FLOAT32, opts);
+        status = nn_unet_load(out, &sd, file, test_device(), test_unet_dtype(), opts);
     io_state_dict_free(&sd);
     return status;
 }

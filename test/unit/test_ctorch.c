@@ -865,6 +865,55 @@ TEST(set_num_threads)
     CHECK_OK(ct_set_num_threads(before));
 }
 
+/* Asking for CUDA where there is none is DC_EDEVICE with a message that says which of the
+ * two it is (a CPU-only LibTorch, or no device), and what was made before stays usable; with
+ * a GPU, the caching allocator's peak follows an allocation and its reset. */
+TEST(cuda_errors_and_peak_memory)
+{
+    const char *info = dc_backend_info();
+    CHECK(strncmp(info, "LibTorch ", 9) == 0);
+    CHECK(strstr(info, ct_cuda_backend() ? "CUDA backend registered" : "CPU only") != NULL);
+    int64_t allocated = -1, reserved = -1;
+    CHECK_STATUS(dc_cuda_memory_peak("cpu", &allocated, &reserved), DC_EINVAL);
+    CHECK_STATUS(dc_cuda_memory_peak(NULL, &allocated, NULL), DC_EINVAL);
+    CHECK_STATUS(dc_device_check("tpu"), DC_EINVAL);
+    CHECK_OK(dc_device_check("cpu"));
+    CHECK_OK(dc_device_check("auto"));
+    const int64_t shape[] = {2};
+    ct_tensor *t = NULL, *moved = NULL, *sq = NULL;
+    CHECK_OK(ct_from_host(&t, ramp16, DC_FLOAT32, 1, shape, CT_CPU));
+    if (!ct_cuda_available()) {
+        CHECK_STATUS(dc_device_check("cuda:0"), DC_EDEVICE);
+        CHECK(strstr(dc_last_error(), ct_cuda_backend() ? "finds no CUDA device"
+                                                        : "has no CUDA backend") != NULL);
+        CHECK_STATUS(dc_cuda_memory_peak("cuda", &allocated, &reserved), DC_EDEVICE);
+        CHECK(allocated == -1 && reserved == -1);
+        CHECK_STATUS(dc_cuda_memory_reset_peak("cuda:1"), DC_EDEVICE);
+        CHECK_STATUS(ct_to(&moved, t, DC_FLOAT32, 0), DC_EDEVICE);
+        CHECK(moved == NULL);
+    } else {
+        CHECK_STATUS(dc_device_check("cuda:4096"), DC_EDEVICE);
+        CHECK(strstr(dc_last_error(), "device(s) exist") != NULL);
+        CHECK_OK(dc_cuda_memory_reset_peak("cuda"));
+        const int64_t big[] = {16 << 20};             /* 64 MiB of float32 */
+        ct_tensor *z = NULL;
+        CHECK_OK(ct_zeros(&z, DC_FLOAT32, 1, big, 0));
+        CHECK_OK(dc_cuda_memory_peak("cuda", &allocated, &reserved));
+        CHECK(allocated >= (int64_t)64 << 20 && reserved >= allocated);
+        ct_free(z);
+        CHECK_OK(dc_cuda_memory_reset_peak("cuda"));
+        CHECK_OK(dc_cuda_memory_peak("cuda", &allocated, NULL));
+        CHECK(allocated < (int64_t)64 << 20);
+    }
+    /* The CPU tensor made before the failures still computes. */
+    CHECK_OK(ct_mul(&sq, t, t));
+    float back[2];
+    CHECK_OK(ct_to_host(sq, back, sizeof back));
+    CHECK(back[0] == 1 && back[1] == 4);
+    ct_free(sq);
+    ct_free(t);
+}
+
 TEST(devices)
 {
     int device = 7;

@@ -3,7 +3,7 @@
  * (test/scripts/test_options_compat.sh runs a program built against an older header). */
 #include <string.h>
 
-#include "api/options.h"
+#include "core/options.h"
 #include "harness.h"
 
 /* _init's defaults are the macro's, byte for byte (static storage: padding is zero, and

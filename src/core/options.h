@@ -2,8 +2,8 @@
  * struct has a size, through its last field, and a caller's struct is read and written only
  * up to the size of the version it says; the fields it lacks keep their defaults. Every
  * struct starts with its `unsigned version`. options.c lists each struct's versions. */
-#ifndef DC_SRC_API_OPTIONS_H
-#define DC_SRC_API_OPTIONS_H
+#ifndef DC_SRC_CORE_OPTIONS_H
+#define DC_SRC_CORE_OPTIONS_H
 
 #include <stddef.h>
 
@@ -19,7 +19,7 @@ typedef struct api_options_layout {
 
 extern const api_options_layout api_model_options, api_diffusion_options_layout,
     api_edit_options, api_clip_options, api_idnet_options, api_finetune_options,
-    api_face_descriptor_options;
+    api_face_descriptor_options, api_face_aligner_options;
 
 /* dc_*_options_init: the defaults of `version`'s fields, and its number. DC_EINVAL (nothing
  * written) for NULL or a version 0 or above the current one. */

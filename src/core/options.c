@@ -34,6 +34,8 @@ LAYOUT(api_finetune_options, dc_finetune_options, DC_FINETUNE_OPTIONS_VERSION,
 LAYOUT(api_face_descriptor_options, dc_face_descriptor_options,
        DC_FACE_DESCRIPTOR_OPTIONS_VERSION, DC_FACE_DESCRIPTOR_OPTIONS_INIT,
        END_OF(dc_face_descriptor_options, device));
+LAYOUT(api_face_aligner_options, dc_face_aligner_options, DC_FACE_ALIGNER_OPTIONS_VERSION,
+       DC_FACE_ALIGNER_OPTIONS_INIT, END_OF(dc_face_aligner_options, max_detect_pixels));
 
 static int check_version(const void *options, unsigned version, const api_options_layout *l)
 {
