@@ -43,6 +43,10 @@ FUNCTIONS = {
     "dc_set_num_threads": (c_int, (c_int,)),
     "dc_get_num_threads": (c_int, ()),
     "dc_cuda_available": (c_int, ()),
+    "dc_device_check": (c_int, (c_char_p,)),
+    "dc_backend_info": (c_char_p, ()),
+    "dc_cuda_memory_peak": (c_int, (c_char_p, POINTER(c_int64), POINTER(c_int64))),
+    "dc_cuda_memory_reset_peak": (c_int, (c_char_p,)),
     # arrays and images
     "dc_dtype_name": (c_char_p, (c_int,)),
     "dc_dtype_size": (c_size_t, (c_int,)),

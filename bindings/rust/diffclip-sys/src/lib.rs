@@ -350,6 +350,14 @@ extern "C" {
     pub fn dc_set_num_threads(n: c_int) -> dc_status;
     pub fn dc_get_num_threads() -> c_int;
     pub fn dc_cuda_available() -> c_int;
+    pub fn dc_device_check(device: *const c_char) -> dc_status;
+    pub fn dc_backend_info() -> *const c_char;
+    pub fn dc_cuda_memory_peak(
+        device: *const c_char,
+        peak_allocated: *mut i64,
+        peak_reserved: *mut i64,
+    ) -> dc_status;
+    pub fn dc_cuda_memory_reset_peak(device: *const c_char) -> dc_status;
 
     // arrays and images
     pub fn dc_dtype_name(dtype: dc_dtype) -> *const c_char;
