@@ -279,7 +279,7 @@ DEBIAN13_PACKAGES := build-essential pkg-config libtorch-dev libopenblas0-pthrea
                      libpng-dev libjpeg62-turbo-dev zlib1g-dev python3 python3-torch python3-numpy \
                      abigail-tools unicode-data python3-skimage python-matplotlib-data \
                      libdlib-dev libdlib-data libblas-dev liblapack-dev python3-pil python3-scipy clang libclang-rt-dev llvm cargo \
-                     libmicrohttpd-dev chromium nodejs npm
+                     libmicrohttpd-dev chromium nodejs
 DEBIAN13_RUN       = sh tools/debian13.sh run $(DEBIAN13_ROOT) . $(abspath $(GOLDEN)) \
                      $(abspath $(CLIP_DATA)) $(abspath $(FACEAPI))
 DEBIAN13_ARGS     := GOLDEN=/work/golden CLIP_DATA=/work/clip FACEAPI=/work/faceapi
@@ -288,7 +288,7 @@ debian13-root:
 	sh tools/debian13.sh root $(DEBIAN13_ROOT) $(DEBIAN13_PACKAGES)
 
 test-libtorch2: debian13-root
-	CI=true $(DEBIAN13_RUN) 'make browser-deps && nice make -j$(DEBIAN13_JOBS) $(DEBIAN13_ARGS) all && \
+	CI=true $(DEBIAN13_RUN) 'nice make -j$(DEBIAN13_JOBS) $(DEBIAN13_ARGS) all && \
 	    nice make $(DEBIAN13_ARGS) test'
 
 # The libpng, libjpeg and zlib packages (headers and libraries, 2 MB) that travel with the tree

@@ -131,6 +131,11 @@ run_in_root()  # run_in_root ROOT SRC GOLDEN CLIP_DATA FACEAPI COMMAND
     bind_ro "$golden" "$root/work/golden"
     bind_ro "$clip" "$root/work/clip"
     bind_ro "$faceapi" "$root/work/faceapi"
+    # The browser test's playwright-core, as the host's make deps installed it (npm inside the
+    # root does not have the host's registry certificates).
+    if [ -d "$src/test/browser/node_modules" ]; then
+        bind_ro "$src/test/browser/node_modules" "$dest/test/browser/node_modules"
+    fi
     in_root "$root" "cd /work/libdiffclip && $command"
 }
 
