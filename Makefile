@@ -48,7 +48,7 @@ TORCH_LDLIBS   := -L$(LIBTORCH)/lib -Wl,-rpath,$(abspath $(LIBTORCH))/lib -Wl,--
                   -Wl,--as-needed
 endif
 
-DEP_LDLIBS := -lpng -ljpeg -lz -lm -lpthread
+DEP_LDLIBS := -lpng -ljpeg -lz -lyaml -lm -lpthread
 WARN       := -Wall -Wextra -Wno-unused-parameter
 CPPFLAGS   += -Iinclude -DDC_BUILDING_LIBRARY
 CFLAGS     += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden -MMD -MP
@@ -152,7 +152,7 @@ deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	    build-essential pkg-config libtorch-dev libopenblas0-pthread \
-	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
+	    libpng-dev libjpeg62-turbo-dev zlib1g-dev libyaml-dev \
 	    python3 python3-torch python3-numpy abigail-tools unicode-data \
 	    python3-skimage python-matplotlib-data clang libclang-rt-14-dev llvm
 	command -v cargo >/dev/null 2>&1 || \

@@ -312,6 +312,8 @@ DC_API dc_status dc_model_load_finetuned(dc_model **out, const dc_model *base,
         return dci_err(DC_ENOMEM, "%s: out of memory", path);
     }
     int status = read_finetuned(&m->net, m->fingerprint, base, path, device, dtype);
+    if (status == DC_OK)
+        status = api_model_copy_config(m, base);
     if (status != DC_OK) {
         dc_model_free(m);
         return (dc_status)status;
@@ -506,8 +508,10 @@ static int report_step(void *user, const ft_step_report *r)
 static int load_batch(dc_finetuner *ft, size_t first, size_t count, ct_tensor **x0,
                       ct_tensor **x_lat)
 {
-    int64_t c = ft->cache->channels, s = ft->cache->size;
-    size_t per_image = (size_t)(c * s * s);
+    int32_t h, w;
+    latent_cache_size(ft->cache->file, &h, &w);
+    int64_t c = ft->cache->channels;
+    size_t per_image = (size_t)c * (size_t)h * (size_t)w;
     float *buffers = malloc(2 * count * per_image * sizeof *buffers);
     if (!buffers)
         return dci_err(DC_ENOMEM, "fine-tuning: out of memory for a batch");
@@ -519,7 +523,7 @@ static int load_batch(dc_finetuner *ft, size_t first, size_t count, ct_tensor **
         status = latent_cache_get(ft->cache->file, entry, x0s + k * per_image, NULL,
                                   lats + k * per_image);
     }
-    int64_t shape[4] = {(int64_t)count, c, s, s};
+    int64_t shape[4] = {(int64_t)count, c, h, w};
     int device = nn_unet_device(ft->model);
     if (status == DC_OK)
         status = ct_from_host(x0, x0s, DC_FLOAT32, 4, shape, device);

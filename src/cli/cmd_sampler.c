@@ -21,8 +21,9 @@ typedef struct edit_args {
     const char *model_path, *out, *schedule, *ramp, *cache_path;
     cli_list finetuned, images;
     double ratio;                    /* NAN unless --ratio */
-    int t0, inv_steps, gen_steps, seed, repeats, count, grid, head_channels;
+    int t0, inv_steps, gen_steps, seed, repeats, count, grid;
     double eta;
+    cli_model_args model_args;
     cli_compute compute;
     cli_mix mix;
     int to_directory;                /* -o names a directory: one file per input */
@@ -123,7 +124,7 @@ static int parse_edit(int argc, char **argv, edit_args *a)
         {"gen-steps", CLI_INT, &a->gen_steps, 0},
         {"eta", CLI_DOUBLE, &a->eta, 0},
         {"seed", CLI_INT, &a->seed, 0},
-        {"head-channels", CLI_INT, &a->head_channels, 0},
+        CLI_MODEL_OPTIONS(&a->model_args),
         CLI_COMPUTE_OPTIONS(&a->compute),
         /* by mode: */
         {a->mode == MODE_TRANSITION ? "count" : "repeats", CLI_INT,
@@ -188,7 +189,7 @@ static int parse_edit(int argc, char **argv, edit_args *a)
 static int load_models(const edit_args *a, dc_model **models, int *loaded)
 {
     *loaded = 0;
-    if (!(models[0] = cli_load_model(a->model_path, &a->compute, a->head_channels)))
+    if (!(models[0] = cli_load_model(a->model_path, &a->compute, &a->model_args)))
         return CLI_EXIT_FAILURE;
     for (*loaded = 1; *loaded <= a->finetuned.count; ++*loaded) {
         char path[4096];
@@ -305,7 +306,8 @@ static int run_edit_mode(int argc, char **argv, edit_mode mode, const char *usag
     "                      the published hybrid config \"{300: [1, 0], 0: [0.3, 0.7]}\"\n"   \
     "  --ramp R            weights linear in t between two points, \"1000:1,0;0:0,1\"\n"   \
     "  --image IN          a PNG or JPEG image (any size: centre-cropped and resized to the\n" \
-    "                      model's resolution) or an .npy array; repeatable, also as\n"    \
+    "                      model's image size) or an .npy array (taken at its own size);\n" \
+    "                      repeatable, also as\n"                                          \
     "                      positional arguments. With several, -o is a directory\n"        \
     "                      (OUT/<name>.png per input)\n"                                   \
     "  --t0 N              the latent's timestep (default 500; 301, 401, 601 are common)\n" \
@@ -313,12 +315,13 @@ static int run_edit_mode(int argc, char **argv, edit_mode mode, const char *usag
     "  --gen-steps S       DDIM generation steps with the mix (default 40)\n"              \
     "  --eta E             generation noise (default 0)\n"                                 \
     "  --seed K            seed of the random draws (default 1234)\n"                      \
-    "  --head-channels N   ADM channels per attention head (default 64)\n"                 \
+    CLI_MODEL_HELP                                                                         \
     CLI_COMPUTE_HELP
 
 #define EDIT_USAGE "edit --model BASE --finetuned FT[:W]... [--ratio R | --schedule S | " \
                    "--ramp R] --image IN... [--t0 N] [--inv-steps S] [--gen-steps S] "     \
-                   "[--cache FILE] [--grid] -o OUT.png|OUTDIR [--device D] [--threads N]"
+                   "[--cache FILE] [--grid] -o OUT.png|OUTDIR " CLI_MODEL_USAGE " [--device D] " \
+                   "[--threads N]"
 
 static int run_edit(int argc, char **argv)
 {
@@ -342,7 +345,7 @@ const cli_command cli_cmd_edit = {
 
 #define TRANSITION_USAGE "transition --model BASE --finetuned FT[:W]... --image IN --count K " \
                          "[--t0 N] [--inv-steps S] [--gen-steps S] [--cache FILE] "           \
-                         "-o STRIP.png [--device D] [--threads N]"
+                         "-o STRIP.png " CLI_MODEL_USAGE " [--device D] [--threads N]"
 
 static int run_transition(int argc, char **argv)
 {
@@ -366,7 +369,7 @@ const cli_command cli_cmd_transition = {
 
 #define TRANSLATE_USAGE "translate --model BASE --finetuned FT[:W]... --image IN [--t0 N] "  \
                         "[--repeats R] [--inv-steps S] [--gen-steps S] [--seed K] [--grid] " \
-                        "-o OUT.png [--device D] [--threads N]"
+                        "-o OUT.png " CLI_MODEL_USAGE " [--device D] [--threads N]"
 
 static int run_translate(int argc, char **argv)
 {
