@@ -52,6 +52,7 @@ if ! "$build/make_seeds" "$build/seeds" "$clip" "$golden" "$faceapi" >"$build/se
 fi
 copy_golden npy '*.npy'
 copy_golden tokenize 'strings.json'
+mkdir -p "$build/seeds/yaml" && cp test/configs/*.yml "$build/seeds/yaml/"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
