@@ -5,7 +5,7 @@
 
 #include "../io/image.h"
 #include "../io/npy.h"
-#include "error.h"
+#include "../core/error.h"
 
 /* IEEE binary16 -> binary32, exact (subnormals, infinities and NaN payloads kept). */
 static float half_to_float(uint16_t h)
@@ -82,14 +82,6 @@ DC_API dc_status dc_image_write(const char *path, const dc_image *img)
     if (!path || !img)
         return dci_err(DC_EINVAL, "dc_image_write: %s is NULL", !path ? "path" : "image");
     return io_image_write_file(path, img);
-}
-
-DC_API void dc_image_free(dc_image *img)
-{
-    if (!img)
-        return;
-    free(img->data);
-    memset(img, 0, sizeof *img);
 }
 
 DC_API dc_status dc_image_to_tensor(const dc_image *img, int size, dc_tensor *out)

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "diffclip.h"
-#include "error.h"
+#include "../core/error.h"
 #include "../io/checkpoint.h"
 
 struct dc_checkpoint {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "../core/error.h"
 #include "../ctorch/ctorch.h"
 #include "../finetune/losses.h"
 #include "../io/checkpoint.h"

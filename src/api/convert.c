@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "../core/error.h"
 
 int api_check_tensor(const dc_tensor *t, const char *what)
 {

@@ -8,7 +8,7 @@
 #include "../diffusion/generator.h"
 #include "convert.h"
 #include "diffusion_options.h"
-#include "error.h"
+#include "../core/error.h"
 #include "handles.h"
 #include "progress.h"
 

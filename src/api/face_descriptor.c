@@ -7,7 +7,7 @@
 #include "../io/image.h"
 #include "../io/tfjs.h"
 #include "../nn/face_descriptor.h"
-#include "error.h"
+#include "../core/error.h"
 
 struct dc_face_descriptor {
     nn_face_descriptor *net;

@@ -12,7 +12,7 @@
 #include "../io/delta.h"
 #include "../io/file.h"
 #include "convert.h"
-#include "error.h"
+#include "../core/error.h"
 #include "handles.h"
 #include "progress.h"
 #include "tokenizer.h"

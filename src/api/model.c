@@ -9,7 +9,7 @@
 
 #include "../io/model_config.h"
 #include "convert.h"
-#include "error.h"
+#include "../core/error.h"
 #include "handles.h"
 
 DC_API void dc_model_options_init(dc_model_options *options, unsigned version)

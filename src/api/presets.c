@@ -3,7 +3,7 @@
  * (the `_t601` of human_pixar_t601.pth, from the Replicate demo's predict.py). */
 #include <string.h>
 
-#include "error.h"
+#include "../core/error.h"
 
 /* README: --n_train_img 50 --n_iter 5 --t_0 500 --n_inv_step 40 --n_train_step 6
  * --n_test_step 40 --lr_clip_finetune 8e-6 --id_loss_w 0 --l1_loss_w 1, the CLIP weight 3

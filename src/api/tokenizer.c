@@ -5,7 +5,7 @@
 
 #include "../nn/tokenizer.h"
 #include "diffclip.h"
-#include "error.h"
+#include "../core/error.h"
 #include "tokenizer.h"
 
 struct dc_tokenizer {

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "../io/file.h"
 #include "../io/limits.h"
 

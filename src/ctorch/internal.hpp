@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "ctorch.h"
 
 struct ct_tensor {

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 
 int df_ddim_invert(const df_schedule *s, df_eps_fn eps, void *ctx, const ct_tensor *x0, int t0,
                    int n_steps, df_step_fn on_step, void *user, ct_tensor **x_lat)

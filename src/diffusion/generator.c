@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 
 void df_generate_options_init(df_generate_options *o)
 {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 
 /* i * step + start exactly as numpy evaluates it: the product is rounded before the sum
  * (the volatile keeps a compiler from fusing them into one FMA, which rounds once). */

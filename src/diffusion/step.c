@@ -2,7 +2,7 @@
 
 #include <math.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 
 int df_maybe_seed(int seeded, uint64_t seed) { return seeded ? ct_manual_seed(seed) : DC_OK; }
 

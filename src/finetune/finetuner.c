@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "../diffusion/generator.h"
 #include "../nn/params.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "../nn/params.h"
 
 #define DIRECTION_NORM_EPS 1e-7 /* d /= ||d|| + 1e-7 (StyleGAN-NADA) */

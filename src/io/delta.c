@@ -10,7 +10,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "bytes.h"
 #include "file.h"
 #include "json.h"

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 
 int io_map_file(const char *path, io_mapped_file *out)
 {

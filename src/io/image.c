@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "file.h"
 #include "limits.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "limits.h"
 
 /* Members we do not know are skipped; their nesting is bounded so skipping cannot recurse

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "bytes.h"
 #include "limits.h"
 

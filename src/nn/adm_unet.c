@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "unet_internal.h"
 
 #define ADM_GN_EPS 1e-5

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "params.h"
 
 #define LAYER_NORM_EPS 1e-5

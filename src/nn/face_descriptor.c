@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 
 /* normalize(x, meanRgb).div(255) */
 static const float MEAN_RGB[3] = {122.782f, 117.001f, 104.298f};

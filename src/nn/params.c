@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 
 enum { NAME_CAPACITY = 512 };
 

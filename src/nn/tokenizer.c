@@ -12,7 +12,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "tokenizer_text.h"
 
 enum {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 
 int nn_utf8_next(const char *text, size_t size, size_t *pos, uint32_t *code_point)
 {

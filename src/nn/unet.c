@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "unet_internal.h"
 
 static const char *kind_name(nn_unet_kind kind) { return kind == NN_UNET_DDPM ? "DDPM" : "ADM"; }

@@ -34,7 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "api/error.h"
+#include "core/error.h"
 #include "bench.h"
 #include "clip_fixture.h"
 #include "diffusion/encoder.h"

@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "api/error.h"
+#include "core/error.h"
 #include "harness.h"
 
 TEST(version_matches_header) { CHECK(strcmp(dc_version(), DC_VERSION_STRING) == 0); }

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/error.h"
+#include "core/error.h"
 #include "ctorch/ctorch.h"
 #include "harness.h"
 

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "api/error.h"
+#include "core/error.h"
 #include "harness.h"
 #include "io/file.h"
 #include "io/image.h"

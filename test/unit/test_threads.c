@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/error.h"
+#include "core/error.h"
 #include "harness.h"
 
 enum { THREADS = 4, MAX_OUTPUTS = 3, MESSAGE = 1024 };

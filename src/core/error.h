@@ -1,6 +1,6 @@
 /* The per-thread error state shared by every module (io, ctorch, nn, ...). */
-#ifndef DC_SRC_API_ERROR_H
-#define DC_SRC_API_ERROR_H
+#ifndef DC_SRC_CORE_ERROR_H
+#define DC_SRC_CORE_ERROR_H
 
 #include "diffclip.h"
 

@@ -1,4 +1,4 @@
-/* dc_tensor and dc_dtype helpers. */
+/* The dc_dtype, dc_tensor and dc_image helpers that every layer uses. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,4 +50,12 @@ DC_API void dc_tensor_free(dc_tensor *t)
         return;
     free(t->data);
     memset(t, 0, sizeof *t);
+}
+
+DC_API void dc_image_free(dc_image *img)
+{
+    if (!img)
+        return;
+    free(img->data);
+    memset(img, 0, sizeof *img);
 }

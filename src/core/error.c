@@ -1,3 +1,4 @@
+/* The per-thread error state and the names of the status codes. */
 #include "error.h"
 
 #include <stdarg.h>
@@ -44,5 +45,3 @@ DC_API const char *dc_status_name(dc_status status)
     }
     return "DC_UNKNOWN";
 }
-
-DC_API const char *dc_version(void) { return DC_VERSION_STRING; }
