@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "yaml.h"
 
 typedef enum value_type { V_INT, V_FLOAT, V_BOOL, V_TEXT, V_INT_LIST, V_FLOAT_LIST } value_type;

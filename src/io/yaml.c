@@ -6,7 +6,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "../api/error.h"
+#include "../core/error.h"
 #include "file.h"
 
 typedef struct frame {

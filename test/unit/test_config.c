@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/error.h"
+#include "core/error.h"
 #include "harness.h"
 #include "io/model_config.h"
 #include "io/yaml.h"
