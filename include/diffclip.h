@@ -711,7 +711,8 @@ DC_API dc_status dc_model_save_delta(const dc_model *model, const dc_model *base
 /* Loads fine-tuned weights of `base`: a full state dict in any container, or a delta file
  * made for this base model (checked by its fingerprint). The tensors must match the base's
  * names and shapes. The new model shares nothing mutable with `base`. options may be NULL:
- * base's device and dtype; its head layout and image size always come from base. Weights of
+ * base's device and dtype; its head layout, image size and config (schedule, var_type) always
+ * come from base (options->config_path is not read). Weights of
  * another architecture are DC_EFORMAT, a delta made for another base model DC_EINVAL. */
 DC_API dc_status dc_model_load_finetuned(dc_model **out, const dc_model *base,
                                          const char *path, const dc_model_options *options);

@@ -469,9 +469,20 @@ DC_API dc_status dc_model_describe(const dc_model *model, char *buf, size_t size
     APPEND("channel_mult");
     for (int l = 0; l < n->levels; l++)
         APPEND("%s%g", l ? "," : " ", n->channel_mult[l]);
-    APPEND("\nnum_res_blocks %d\nattention_resolutions", n->num_res_blocks);
-    for (int i = 0; i < n->attention_count; i++)
-        APPEND("%s%d", i ? "," : " ", n->attention_resolutions[i]);
+    APPEND("\nnum_res_blocks %d", n->num_res_blocks);
+    if (n->image_size) {
+        APPEND("\nattention_resolutions");
+        for (int i = 0; i < n->attention_count; i++)
+            APPEND("%s%d", i ? "," : " ", n->attention_resolutions[i]);
+    } else {
+        /* Without the size, where attention is can only be said by level. */
+        APPEND("\nattention_levels");
+        for (int l = 0, first = 1; l < n->levels; l++)
+            if (n->attention[l]) {
+                APPEND("%s%d", first ? " " : ",", l);
+                first = 0;
+            }
+    }
     if (n->kind == NN_UNET_ADM) {
         if (n->head_channels > 0)
             APPEND("\nhead_channels %d", n->head_channels);
