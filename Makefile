@@ -48,7 +48,9 @@ TORCH_LDLIBS   := -L$(LIBTORCH)/lib -Wl,-rpath,$(abspath $(LIBTORCH))/lib -Wl,--
                   -Wl,--as-needed
 endif
 
-DEP_LDLIBS := -lpng -ljpeg -lz -lyaml -lm -lpthread
+# dlib (face detection and landmarks, src/cdlib); its headers call BLAS and LAPACK directly
+# (Debian's dlib is configured with both, see dlib-1.pc). libyaml: the model configs.
+DEP_LDLIBS := -ldlib -llapack -lblas -lpng -ljpeg -lz -lyaml -lm -lpthread
 WARN       := -Wall -Wextra -Wno-unused-parameter
 CPPFLAGS   += -Iinclude -DDC_BUILDING_LIBRARY
 CFLAGS     += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden -MMD -MP
@@ -84,7 +86,7 @@ SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initial
                 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 endif
 LIB_C_SRCS   := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
-LIB_CXX_SRCS := $(sort $(wildcard src/ctorch/*.cpp))
+LIB_CXX_SRCS := $(sort $(wildcard src/ctorch/*.cpp src/cdlib/*.cpp))
 LIB_OBJS     := $(LIB_C_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB_CXX_SRCS:%.cpp=$(BUILD)/obj/%.o)
 CLI_SRCS     := $(sort $(wildcard src/cli/*.c))
 CLI_OBJS     := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -146,7 +148,9 @@ $(BUILD)/obj/test/%.o: test/%.c
 	$(CC) $(CPPFLAGS) -Isrc -Itest $(CFLAGS) -c $< -o $@
 
 # python3-skimage and python-matplotlib-data hold the face photographs of the face descriptor
-# test (skimage/data/astronaut.png, matplotlib's sample_data/grace_hopper.jpg). Debian's cargo
+# and alignment tests (skimage/data/astronaut.png, matplotlib's sample_data/grace_hopper.jpg);
+# libdlib-dev the face detector and predictor code, libdlib-data the 68-landmark predictor
+# file; python3-pil and python3-scipy run the alignment test's Python reference. Debian's cargo
 # only when no cargo (a rustup toolchain, say) is on PATH already.
 deps:
 	apt-get update
@@ -154,7 +158,8 @@ deps:
 	    build-essential pkg-config libtorch-dev libopenblas0-pthread \
 	    libpng-dev libjpeg62-turbo-dev zlib1g-dev libyaml-dev \
 	    python3 python3-torch python3-numpy abigail-tools unicode-data \
-	    python3-skimage python-matplotlib-data clang libclang-rt-14-dev llvm
+	    python3-skimage python-matplotlib-data libdlib-dev libdlib-data \
+	    python3-pil python3-scipy clang libclang-rt-14-dev llvm
 	command -v cargo >/dev/null 2>&1 || \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cargo
 	$(MAKE) faceapi
@@ -222,8 +227,9 @@ FUZZ_RUNTIME  := $(wildcard $(shell $(FUZZ_CC) -print-runtime-dir 2>/dev/null)/l
 FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(FUZZ_SANITIZE) -MMD -MP
 # The readers and the core under them: no api code (test/scripts/test_layers.sh keeps io and
-# cache from reaching above themselves).
-FUZZ_LIB_SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/cache/*.c src/nn/tokenizer*.c))
+# cache from reaching above themselves); the predictor check of src/face.
+FUZZ_LIB_SRCS := $(sort $(wildcard src/core/*.c src/io/*.c src/cache/*.c src/nn/tokenizer*.c) \
+                   src/face/predictor_file.c)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_SRCS     := $(sort $(wildcard test/fuzz/fuzz_*.c))
 FUZZ_BINS     := $(FUZZ_SRCS:test/fuzz/%.c=$(FUZZ_BUILD)/%) $(FUZZ_BUILD)/make_seeds

@@ -48,7 +48,8 @@ typedef enum dc_status {
     DC_ENOMEM = -4,      /* out of memory, or a size over the library's limits */
     DC_EDEVICE = -5,     /* the requested device is unavailable or failed */
     DC_ECANCELLED = -6,  /* a progress callback asked to stop */
-    DC_EINTERNAL = -7    /* a bug in the library or its tensor backend */
+    DC_EINTERNAL = -7,   /* a bug in the library or its tensor backend */
+    DC_ENOTFOUND = -8    /* what was searched for is not there (no face in a photo) */
 } dc_status;
 
 /* The message of the last failure on this thread ("" if none). Valid until the next failing
@@ -760,6 +761,82 @@ DC_API dc_status dc_face_descriptor_compute(dc_face_descriptor *net, const dc_im
 /* Euclidean distance between two descriptors (face-api's euclideanDistance). */
 DC_API dc_status dc_face_distance(const float a[DC_FACE_DESCRIPTOR_SIZE],
                                   const float b[DC_FACE_DESCRIPTOR_SIZE], double *distance);
+
+/* ---------------------------------------------------------------------------------------
+ * Face alignment
+ *
+ * The FFHQ-style alignment the CelebA-HQ and FFHQ models expect (the published edit_one_image
+ * with --align_face 1, REFERENCE §11): dlib's HOG frontal face detector (libdlib, the image
+ * upsampled once) finds the faces, dlib's 68-landmark shape predictor places the landmarks,
+ * and the published align_face maps the quad built from the eyes and the mouth to a square:
+ * shrink, crop, reflect padding with a blurred, median-filled border, and Pillow's QUAD
+ * transform, reproduced in C. The predictor file (shape_predictor_68_face_landmarks.dat,
+ * Debian's libdlib-data; its training data excludes commercial use) is never bundled: its
+ * path is an option, by default Debian's. Its structure is checked before dlib reads it.
+ * ------------------------------------------------------------------------------------- */
+
+#define DC_FACE_LANDMARK_COUNT 68
+#define DC_FACE_LANDMARK_VALUES 136    /* x, y of each landmark */
+#define DC_FACE_DEFAULT_PREDICTOR "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
+/* The largest aligned size dc_face_align and dc_face_align_landmarks take (the padded working
+ * image is also bounded: 64 Mi pixels, else DC_ENOMEM). */
+#define DC_FACE_MAX_ALIGN_SIZE 4096
+
+/* A detected face: dlib's detection rectangle (right and bottom inclusive) and the 68 iBUG
+ * landmarks in pixels, points[2 i] = x and points[2 i + 1] = y of landmark i: the layout of
+ * the published get_landmark's int64 (68, 2) array. */
+typedef struct dc_face {
+    int64_t left, top, right, bottom;
+    int64_t points[DC_FACE_LANDMARK_VALUES];
+} dc_face;
+
+typedef struct dc_face_aligner dc_face_aligner;
+
+#define DC_FACE_ALIGNER_OPTIONS_VERSION 1
+typedef struct dc_face_aligner_options {
+    unsigned version;
+    const char *predictor_path;  /* NULL: DC_FACE_DEFAULT_PREDICTOR */
+    /* The detector's image upsamplings (0..2) and the score a detection must exceed. The
+     * defaults, 0 and 1.0, are dlib's C++ call detector(img, 1) (the 1 is the threshold),
+     * which made the conformance data; the published Python call detector(img, 1) is
+     * upsample 1 with threshold 0, which also finds smaller, less certain faces
+     * (docs/deviations.md). */
+    int upsample;
+    double adjust_threshold;
+    /* Detection runs on a copy downscaled (Lanczos) to at most this many pixels, the
+     * rectangles scaled back; the landmarks are always placed on the full image. Bounds the
+     * detector's memory and time (the upsampled scan is 4x the pixels). Default 4000000;
+     * 0: no limit (the published behaviour). Smaller photos are detected as published. */
+    int64_t max_detect_pixels;
+} dc_face_aligner_options;
+
+DC_API void dc_face_aligner_options_init(dc_face_aligner_options *options, unsigned version);
+/* Defaults: Debian's predictor, upsample 0, adjust_threshold 1.0, max_detect_pixels 4000000. */
+/* Loads the detector and the shape predictor once (options may be NULL). A missing file is
+ * DC_EIO; a file that is not a 68-landmark dlib shape predictor (truncated, corrupt, another
+ * model) DC_EFORMAT naming what is wrong. */
+DC_API dc_status dc_face_aligner_new(dc_face_aligner **out,
+                                     const dc_face_aligner_options *options);
+DC_API void dc_face_aligner_free(dc_face_aligner *aligner);
+
+/* Every face the detector finds in `img`, in the detector's order (the published code aligns
+ * the last), with its landmarks: *faces (release with dc_faces_free) and *count; no face is
+ * DC_OK with *count 0 and *faces NULL. */
+DC_API dc_status dc_face_detect(dc_face_aligner *aligner, const dc_image *img, dc_face **faces,
+                                size_t *count);
+DC_API void dc_faces_free(dc_face *faces);
+/* The aligned face of the last detection as a new size x size image (1..4096; the published
+ * call uses the model's image size, 256); `face` (may be NULL) receives that detection.
+ * DC_ENOTFOUND when no face is found (the published edit then uses the photo as given). */
+DC_API dc_status dc_face_align(dc_face_aligner *aligner, const dc_image *img, int size,
+                               dc_image *out, dc_face *face);
+/* The published align_face with given landmarks (x, y pairs as in dc_face): the quad transform to
+ * transform_size, then a Lanczos resize to output_size when that is smaller (transform_size
+ * 0: output_size, the published call). DC_EINVAL for degenerate landmarks (eyes and mouth at
+ * one point), a face outside the image or too large for it. */
+DC_API dc_status dc_face_align_landmarks(const dc_image *img,
+                                         const int64_t points[DC_FACE_LANDMARK_VALUES],
+                                         int output_size, int transform_size, dc_image *out);
 
 #ifdef __cplusplus
 }

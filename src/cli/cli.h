@@ -21,11 +21,12 @@ const cli_command *cli_find_command(const char *name);
 /* The commands: inspect in cmd_inspect.c; eps, invert, generate, noise, reconstruct in
  * cmd_diffusion.c; finetune in cmd_finetune.c; edit, transition, translate in
  * cmd_sampler.c; the CLIP commands' descriptions in commands.c, their code in
- * cmd_tokenize.c, cmd_clip.c (clip-image, clip-text, clip-loss, clip-score), cmd_id_loss.c. */
+ * cmd_tokenize.c, cmd_clip.c (clip-image, clip-text, clip-loss, clip-score), cmd_id_loss.c;
+ * align in cmd_align.c. */
 extern const cli_command cli_cmd_inspect, cli_cmd_eps, cli_cmd_invert, cli_cmd_generate,
     cli_cmd_noise, cli_cmd_reconstruct, cli_cmd_finetune, cli_cmd_edit, cli_cmd_transition,
     cli_cmd_translate, cli_cmd_tokenize, cli_cmd_clip_image, cli_cmd_clip_text,
-    cli_cmd_clip_loss, cli_cmd_clip_score, cli_cmd_id_loss;
+    cli_cmd_clip_loss, cli_cmd_clip_score, cli_cmd_id_loss, cli_cmd_align;
 int cli_run_tokenize(int argc, char **argv);
 int cli_run_clip_image(int argc, char **argv);
 int cli_run_clip_text(int argc, char **argv);

@@ -130,9 +130,9 @@ int cli_run_clip_loss(int argc, char **argv)
     if (status == 0 && dc_tokenizer_new(&tok, vocab) != DC_OK)
         status = cli_file_error(vocab);
     if (status == 0)
-        status = cli_read_images(x_src, size, NULL, &images_src);
+        status = cli_read_images(x_src, size, NULL, NULL, &images_src);
     if (status == 0)
-        status = cli_read_images(x_trg, size, &images_src, &images_trg);
+        status = cli_read_images(x_trg, size, &images_src, NULL, &images_trg);
     if (status == 0 && dc_clip_loss(clip, tok, src, trg, &images_src, &images_trg, losses,
                                     grad_out ? &grad : NULL) != DC_OK)
         status = cli_library_error();

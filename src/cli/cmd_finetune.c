@@ -19,8 +19,8 @@
     "finetune --model BASE --clip CLIP --vocab V [--arcface A] --images FILE...|DIR|X.npy " \
     "--src TEXT --trg TEXT [--preset NAME] [--t0 N --inv-steps S --train-steps S "         \
     "--epochs E --lr LR --sch-gamma G --clip-w W --l1-w W --id-w W "                       \
-    "--grad-mode full|per-step --cache FILE --seed K --resume --config FILE "              \
-    "--image-size N --head-channels N --device D --threads N] "                           \
+    "--grad-mode full|per-step --cache FILE --seed K --resume --align|--no-align "         \
+    "--config FILE --image-size N --head-channels N --device D --threads N] "             \
     "--out FT.pt|FT.safetensors|FT.delta"
 
 /* Numbers given on the command line; the unset ones keep the presets' or defaults' values. */
@@ -36,6 +36,7 @@ typedef struct finetune_args {
     int resume, half;
     cli_model_args model_args;
     cli_compute compute;
+    cli_align align;
 } finetune_args;
 
 /* ---- options ---- */
@@ -114,6 +115,7 @@ typedef struct image_list {
     dc_tensor *items;                /* each (1, 3, S, S) */
     char **names;
     int count, capacity;
+    cli_align *align;                /* how photos are read (--align) */
 } image_list;
 
 static void image_list_free(image_list *l)
@@ -166,7 +168,7 @@ static int add_image_file(image_list *l, const char *path, int size)
     int status = cli_check_photo_size(path, size);
     if (status)
         return status;
-    if (cli_read_image_or_array(path, size, &t) != DC_OK)
+    if (cli_read_photo(path, size, l->align, &t) != DC_OK)
         return cli_file_error(path);
     return image_list_add(l, &t, path);
 }
@@ -455,6 +457,7 @@ static int run_finetune(int argc, char **argv)
         {"resume", CLI_FLAG, &a.resume, 0},        {"half", CLI_FLAG, &a.half, 0},
         CLI_MODEL_OPTIONS(&a.model_args),
         {"out", CLI_STRING, &a.out, 'o'},          CLI_COMPUTE_OPTIONS(&a.compute),
+        CLI_ALIGN_OPTIONS(&a.align),
     };
     static const char *const required[] = {"model", "clip", "vocab", "out", NULL};
     const char *more[CLI_LIST_CAPACITY];
@@ -471,13 +474,18 @@ static int run_finetune(int argc, char **argv)
     dc_finetune_options o;
     if (!status)
         status = build_options(&a, &o, argv[0]);
+    int face_preset = 0;
+    for (int i = 0; i < a.presets.count; i++)
+        face_preset |= cli_preset_is_face(a.presets.items[i]);
+    if (!status)
+        status = cli_align_resolve(argv[0], FINETUNE_USAGE, &a.align, face_preset);
     if (status || (status = cli_compute_apply(argv[0], FINETUNE_USAGE, &a.compute)))
         return status;
 
     struct sigaction interrupt = {.sa_handler = on_interrupt};
     sigaction(SIGINT, &interrupt, NULL);
     handles h = {0};
-    image_list images = {0};
+    image_list images = {.align = &a.align};
     size_t *indices = NULL;
     dc_model_info info;
     status = load_networks(&a, &h);
@@ -501,6 +509,7 @@ static int run_finetune(int argc, char **argv)
         status = train_pairs(&a, &o, &h);
     free(indices);
     image_list_free(&images);
+    cli_align_free(&a.align);
     handles_free(&h);
     return status;
 }
@@ -548,6 +557,7 @@ const cli_command cli_cmd_finetune = {
     "  --resume              continue from the epoch file a stopped run left\n"
     "  --half                CLIP in float16 (CUDA only)\n"
     CLI_MODEL_HELP
+    CLI_ALIGN_HELP
     CLI_COMPUTE_HELP
     "\n"
     "example:\n"

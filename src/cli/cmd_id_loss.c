@@ -59,9 +59,9 @@ int cli_run_id_loss(int argc, char **argv)
     if (dc_idnet_load(&net, arcface, &net_options) != DC_OK)
         status = cli_file_error(arcface);
     if (status == 0)
-        status = cli_read_images(x, size, NULL, &images);
+        status = cli_read_images(x, size, NULL, NULL, &images);
     if (status == 0)
-        status = cli_read_images(x_hat, size, &images, &edits);
+        status = cli_read_images(x_hat, size, &images, NULL, &edits);
     if (status == 0 && dc_idnet_id_loss(net, &images, &edits, &mean, &per_sample, NULL) != DC_OK)
         status = cli_library_error();
     if (status == 0 && dc_npy_write(out, &per_sample) != DC_OK)

@@ -27,6 +27,8 @@ typedef struct edit_args {
     cli_compute compute;
     cli_mix mix;
     int to_directory;                /* -o names a directory: one file per input */
+    const char *preset;              /* the models' dataset (or edit) preset, for --align */
+    cli_align align;
 } edit_args;
 
 /* The constant weights of the fine-tuned models: FT:W, --ratio R (one model), or an equal
@@ -125,6 +127,8 @@ static int parse_edit(int argc, char **argv, edit_args *a)
         {"eta", CLI_DOUBLE, &a->eta, 0},
         {"seed", CLI_INT, &a->seed, 0},
         CLI_MODEL_OPTIONS(&a->model_args),
+        {"preset", CLI_STRING, &a->preset, 0},
+        CLI_ALIGN_OPTIONS(&a->align),
         CLI_COMPUTE_OPTIONS(&a->compute),
         /* by mode: */
         {a->mode == MODE_TRANSITION ? "count" : "repeats", CLI_INT,
@@ -165,6 +169,13 @@ static int parse_edit(int argc, char **argv, edit_args *a)
         return cli_command_usage_error(command, a->usage, "--image is required");
     if (a->seed < 0)
         return cli_command_usage_error(command, a->usage, "--seed must be >= 0");
+    if (a->preset && !dc_dataset_preset_find(a->preset) && !dc_edit_preset_find(a->preset))
+        return cli_command_usage_error(command, a->usage, "unknown --preset '%s'", a->preset);
+    /* as published: edit_one_image aligns CelebA-HQ/FFHQ photos, unseen2unseen never */
+    status = cli_align_resolve(command, a->usage, &a->align,
+                               a->mode != MODE_TRANSLATE && cli_preset_is_face(a->preset));
+    if (status)
+        return status;
     if (a->mode == MODE_TRANSITION && a->count < 2)
         return cli_command_usage_error(command, a->usage, "--count must be >= 2 (got %d)",
                                        a->count);
@@ -280,11 +291,12 @@ static int run_edit_mode(int argc, char **argv, edit_mode mode, const char *usag
         else
             snprintf(out_path, sizeof out_path, "%s", a.out);
         dc_tensor x0 = {0};
-        status = cli_read_images(a.images.items[i], info.image_size, NULL, &x0);
+        status = cli_read_images(a.images.items[i], info.image_size, NULL, &a.align, &x0);
         if (!status)
             status = edit_one(&a, sampler, &o, &x0, out_path);
         dc_tensor_free(&x0);
     }
+    cli_align_free(&a.align);
     dc_latent_cache_free(cache);
     dc_sampler_free(sampler);
     for (int i = 0; i < loaded; i++)
@@ -316,12 +328,16 @@ static int run_edit_mode(int argc, char **argv, edit_mode mode, const char *usag
     "  --eta E             generation noise (default 0)\n"                                 \
     "  --seed K            seed of the random draws (default 1234)\n"                      \
     CLI_MODEL_HELP                                                                         \
+    "  --preset NAME       the dataset (celeba, afhq, ...) or edit preset (pixar, ...) the\n" \
+    "                      models are of; celeba turns --align on (not for translate,\n"  \
+    "                      which as published never aligns)\n"                           \
+    CLI_ALIGN_HELP                                                                         \
     CLI_COMPUTE_HELP
 
 #define EDIT_USAGE "edit --model BASE --finetuned FT[:W]... [--ratio R | --schedule S | " \
                    "--ramp R] --image IN... [--t0 N] [--inv-steps S] [--gen-steps S] "     \
-                   "[--cache FILE] [--grid] -o OUT.png|OUTDIR " CLI_MODEL_USAGE " [--device D] " \
-                   "[--threads N]"
+                   "[--cache FILE] [--grid] [--preset NAME] [--align|--no-align] "          \
+                   "-o OUT.png|OUTDIR " CLI_MODEL_USAGE " [--device D] [--threads N]"
 
 static int run_edit(int argc, char **argv)
 {
@@ -337,7 +353,7 @@ const cli_command cli_cmd_edit = {
     "                      parameters match)\n"
     "  --grid              write original | reconstruction | edit side by side\n"
     "examples: diffclip edit --model celeba_hq.ckpt --finetuned pixar.pth --image face.jpg \\\n"
-    "              -o pixar.png\n"
+    "              --preset celeba -o pixar.png\n"
     "          diffclip edit --model celeba_hq.ckpt --finetuned pixar.pth:0.5 \\\n"
     "              --finetuned makeup.pth:0.5 --image face.jpg --grid -o both.png",
     run_edit,
@@ -345,6 +361,7 @@ const cli_command cli_cmd_edit = {
 
 #define TRANSITION_USAGE "transition --model BASE --finetuned FT[:W]... --image IN --count K " \
                          "[--t0 N] [--inv-steps S] [--gen-steps S] [--cache FILE] "           \
+                         "[--preset NAME] [--align|--no-align] "                             \
                          "-o STRIP.png " CLI_MODEL_USAGE " [--device D] [--threads N]"
 
 static int run_transition(int argc, char **argv)
@@ -369,7 +386,7 @@ const cli_command cli_cmd_transition = {
 
 #define TRANSLATE_USAGE "translate --model BASE --finetuned FT[:W]... --image IN [--t0 N] "  \
                         "[--repeats R] [--inv-steps S] [--gen-steps S] [--seed K] [--grid] " \
-                        "-o OUT.png " CLI_MODEL_USAGE " [--device D] [--threads N]"
+                        "[--align] -o OUT.png " CLI_MODEL_USAGE " [--device D] [--threads N]"
 
 static int run_translate(int argc, char **argv)
 {

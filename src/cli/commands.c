@@ -142,7 +142,7 @@ const cli_command *const cli_commands[] = {
     &cli_cmd_noise,      &cli_cmd_reconstruct, &cli_cmd_finetune,  &cli_cmd_edit,
     &cli_cmd_transition, &cli_cmd_translate,  &cli_cmd_tokenize,   &cli_cmd_clip_image,
     &cli_cmd_clip_text,  &cli_cmd_clip_loss,  &cli_cmd_clip_score, &cli_cmd_id_loss,
-    NULL,
+    &cli_cmd_align,      NULL,
 };
 
 const cli_command *cli_find_command(const char *name)

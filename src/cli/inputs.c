@@ -44,13 +44,14 @@ static void print_shape(FILE *out, const dc_tensor *t)
     fputc(')', out);
 }
 
-int cli_read_images(const char *path, int size, const dc_tensor *like, dc_tensor *out)
+int cli_read_images(const char *path, int size, const dc_tensor *like, cli_align *al,
+                    dc_tensor *out)
 {
     memset(out, 0, sizeof *out);
     int status = cli_check_photo_size(path, size);
     if (status)
         return status;
-    if (cli_read_image_or_array(path, size, out) != DC_OK)
+    if (cli_read_photo(path, size, al, out) != DC_OK)
         return cli_file_error(path);
     int ok = out->dtype == DC_FLOAT32 && out->ndim == 4 && out->shape[0] > 0 &&
              out->shape[1] == 3 && out->shape[2] > 0 && out->shape[3] > 0;

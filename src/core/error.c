@@ -42,6 +42,7 @@ DC_API const char *dc_status_name(dc_status status)
     case DC_EDEVICE: return "DC_EDEVICE";
     case DC_ECANCELLED: return "DC_ECANCELLED";
     case DC_EINTERNAL: return "DC_EINTERNAL";
+    case DC_ENOTFOUND: return "DC_ENOTFOUND";
     }
     return "DC_UNKNOWN";
 }

@@ -24,6 +24,9 @@ int io_image_crop_resize(const dc_image *img, int x, int y, int side, int size, 
  * support scaled by the reduction factor) as DiffusionCLIP's `img.resize(..., ANTIALIAS)`;
  * output 1x3xHxW float32 in [-1, 1] computed as (v / 255 - 0.5) * 2. */
 int io_image_to_tensor(const dc_image *img, int size, dc_tensor *out);
+/* Pillow's Image.resize((width, height), LANCZOS) of the whole image (8-bit path), bit for
+ * bit. */
+int io_image_resize(const dc_image *img, int width, int height, dc_image *out);
 typedef enum io_resample_filter { IO_FILTER_LANCZOS = 0, IO_FILTER_BICUBIC = 1 } io_resample_filter;
 
 /* torchvision's Resize(size, filter) of the shorter side (the longer one to

@@ -277,6 +277,28 @@ int io_image_resize_crop(const dc_image *img, int size, io_resample_filter filte
                            &FILTERS[filter], "resize_crop", out);
 }
 
+int io_image_resize(const dc_image *img, int width, int height, dc_image *out)
+{
+    if (!out)
+        return dci_err(DC_EINVAL, "resize: output is NULL");
+    memset(out, 0, sizeof *out);
+    DCI_TRY(check_image(img, "resize"));
+    DCI_TRY(check_size(width, "resize"));
+    DCI_TRY(check_size(height, "resize"));
+    uint8_t *pixels = malloc((size_t)width * height * 3);
+    if (!pixels)
+        return dci_err(DC_ENOMEM, "resize: out of memory");
+    int status = resample_window(img->data, (size_t)img->width * 3, img->width, img->height,
+                                 width, height, 0, 0, width, height,
+                                 &FILTERS[IO_FILTER_LANCZOS], pixels);
+    if (status != DC_OK) {
+        free(pixels);
+        return status;
+    }
+    *out = (dc_image){.width = width, .height = height, .channels = 3, .data = pixels};
+    return DC_OK;
+}
+
 int io_image_to_tensor(const dc_image *img, int size, dc_tensor *out)
 {
     if (!out)

@@ -51,6 +51,11 @@ if ! "$build/make_seeds" "$build/seeds" "$clip" "$golden" "$faceapi" >"$build/se
     report "$build/seeds.log"; fail "fuzz seeds: make_seeds or py_seeds.py failed"; finish
 fi
 copy_golden npy '*.npy'
+# The head of Debian's predictor (libdlib-data) seeds the predictor check.
+if [ -f /usr/share/dlib/shape_predictor_68_face_landmarks.dat ]; then
+    mkdir -p "$build/seeds/predictor"
+    head -c 20000 /usr/share/dlib/shape_predictor_68_face_landmarks.dat >"$build/seeds/predictor/debian_head.dat"
+fi
 copy_golden tokenize 'strings.json'
 mkdir -p "$build/seeds/yaml" && cp test/configs/*.yml "$build/seeds/yaml/"
 

@@ -16,7 +16,7 @@ mkdir -p "$bin"
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
-examples="edit_image finetune multi_attribute transition translate latent_cache"
+examples="edit_image finetune multi_attribute transition translate latent_cache align_edit"
 for name in $examples; do
     if log=$(${CC:-cc} -std=c11 -Wall -Wextra -Werror -Iinclude "examples/c/$name.c" \
                  -o "$bin/$name" -L"$lib_dir" -ldiffclip -Wl,-rpath,"$lib_dir" 2>&1); then
@@ -87,6 +87,27 @@ if [ "$(png_size "$tmp/projected.png")" = 32x32 ]; then
     pass "examples/translate_projection"
 else
     fail "examples/translate_projection" "no 32x32 $tmp/projected.png"
+fi
+
+# Align a real portrait, then edit the aligned face (Debian's predictor and photo); a photo
+# without a face is edited as given, with a warning.
+astronaut=/usr/lib/python3/dist-packages/skimage/data/astronaut.png
+if [ -f /usr/share/dlib/shape_predictor_68_face_landmarks.dat ] && [ -f "$astronaut" ]; then
+    run align_edit 32x32 "$tmp/aligned_edit.png" \
+        "$base" "$tuned" "$astronaut" "$tmp/aligned_edit.png" "$tmp/aligned.png"
+    if [ "$(png_size "$tmp/aligned.png")" = 32x32 ]; then
+        pass "examples/align_edit_aligned_face"
+    else
+        fail "examples/align_edit_aligned_face" "no 32x32 $tmp/aligned.png"
+    fi
+    log=$("$bin/align_edit" "$base" "$tuned" "$tmp/photo.png" "$tmp/noface.png" 2>&1)
+    if [ $? -eq 0 ] && printf '%s\n' "$log" | grep -q "warning: no face was found"; then
+        pass "examples/align_edit_without_a_face"
+    else
+        fail "examples/align_edit_without_a_face" "$log"
+    fi
+else
+    skip "examples/align_edit" "Debian's predictor or skimage's astronaut.png missing (make deps)"
 fi
 
 # Fine-tuning writes a delta that loads on top of its base model: edit with it.

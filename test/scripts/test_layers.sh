@@ -6,7 +6,7 @@
 # here first. Environment: DC_BUILD (the build folder; without its objects the symbol check
 # is skipped).
 . "$(dirname "$0")/../bindings/lib.sh"
-LAYERS="core io ctorch nn diffusion,cache,face finetune api serve cli"
+LAYERS="core io ctorch,cdlib nn diffusion,cache,face finetune api serve cli"
 
 rank_of() {
     rank=0

@@ -58,13 +58,18 @@ class InternalError(DiffclipError):
     status = Status.EINTERNAL
 
 
+class NotFoundError(DiffclipError, LookupError):
+    """DC_ENOTFOUND: what was searched for is not there (no face in a photo)."""
+    status = Status.ENOTFOUND
+
+
 class LibraryError(DiffclipError, ImportError):
     """libdiffclip could not be loaded, or lacks a function (it is older than the binding)."""
 
 
 _BY_STATUS = {cls.status: cls for cls in (InvalidArgumentError, FileIOError, FormatError,
                                           OutOfMemoryError, DeviceError, CancelledError,
-                                          InternalError)}
+                                          InternalError, NotFoundError)}
 
 
 def error_for_status(status, message):

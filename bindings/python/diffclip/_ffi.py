@@ -16,7 +16,8 @@ from ctypes import (POINTER, c_char, c_char_p, c_double, c_float, c_int, c_int64
 
 from ._errors import LibraryError, error_for_status
 from ._types import (DC_VERSION_MAJOR, dc_clip_options, dc_dataset_preset,
-                     dc_diffusion_options, dc_edit_options, dc_edit_preset, dc_face_box,
+                     dc_diffusion_options, dc_edit_options, dc_edit_preset, dc_face,
+                     dc_face_aligner_options, dc_face_box,
                      dc_finetune_options, dc_idnet_options, dc_image, dc_image_metrics,
                      dc_model_config, dc_model_info, dc_model_options, dc_named_tensor, dc_tensor)
 
@@ -138,6 +139,14 @@ FUNCTIONS = {
     "dc_face_descriptor_compute": (c_int, (_handle, _image, POINTER(dc_face_box),
                                            POINTER(c_float))),
     "dc_face_distance": (c_int, (POINTER(c_float), POINTER(c_float), POINTER(c_double))),
+    # face alignment
+    "dc_face_aligner_options_init": (None, (POINTER(dc_face_aligner_options), c_uint)),
+    "dc_face_aligner_new": (c_int, (_out_handle, POINTER(dc_face_aligner_options))),
+    "dc_face_aligner_free": (None, (_handle,)),
+    "dc_face_detect": (c_int, (_handle, _image, POINTER(POINTER(dc_face)), POINTER(c_size_t))),
+    "dc_faces_free": (None, (POINTER(dc_face),)),
+    "dc_face_align": (c_int, (_handle, _image, c_int, _image, POINTER(dc_face))),
+    "dc_face_align_landmarks": (c_int, (_image, POINTER(c_int64), c_int, c_int, _image)),
 }
 
 

@@ -26,6 +26,11 @@ DC_FINETUNE_OPTIONS_VERSION = 1
 DC_FACE_DESCRIPTOR_SIZE = 128
 DC_FACE_INPUT_SIZE = 150
 DC_FACE_SAME_PERSON_DISTANCE = 0.6
+DC_FACE_LANDMARK_COUNT = 68
+DC_FACE_LANDMARK_VALUES = 136
+DC_FACE_DEFAULT_PREDICTOR = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
+DC_FACE_MAX_ALIGN_SIZE = 4096
+DC_FACE_ALIGNER_OPTIONS_VERSION = 1
 
 
 # ---- enums ----
@@ -45,6 +50,7 @@ class Status(_CEnum):
     EDEVICE = -5
     ECANCELLED = -6
     EINTERNAL = -7
+    ENOTFOUND = -8
 
 
 class DType(_CEnum):
@@ -121,7 +127,7 @@ _ENUM_PREFIX = {cls: prefix for cls, prefix in C_ENUMS.values()}
 
 # Handles the header declares as incomplete structs: passed as void pointers.
 OPAQUE = ("dc_checkpoint", "dc_model", "dc_latent_cache", "dc_sampler", "dc_tokenizer",
-          "dc_clip", "dc_idnet", "dc_finetuner", "dc_face_descriptor")
+          "dc_clip", "dc_idnet", "dc_finetuner", "dc_face_descriptor", "dc_face_aligner")
 
 
 # ---- structs ----
@@ -229,9 +235,20 @@ class dc_face_box(Structure):
     _fields_ = [("x", c_int), ("y", c_int), ("size", c_int)]
 
 
+class dc_face(Structure):
+    _fields_ = [("left", c_int64), ("top", c_int64), ("right", c_int64), ("bottom", c_int64),
+                ("points", c_int64 * DC_FACE_LANDMARK_VALUES)]
+
+
+class dc_face_aligner_options(Structure):
+    _fields_ = [("version", c_uint), ("predictor_path", c_char_p), ("upsample", c_int),
+                ("adjust_threshold", c_double), ("max_detect_pixels", c_int64)]
+
+
 STRUCTS = {cls.__name__: cls for cls in (
     dc_tensor, dc_image, dc_named_tensor, dc_model_options, dc_model_info, dc_model_config,
     dc_progress,
     dc_diffusion_options, dc_image_metrics, dc_edit_options, dc_clip_options, dc_idnet_options,
-    dc_finetune_options, dc_dataset_preset, dc_edit_preset, dc_face_box)}
+    dc_finetune_options, dc_dataset_preset, dc_edit_preset, dc_face_box, dc_face,
+    dc_face_aligner_options)}
 CALLBACKS = {"dc_progress_fn": dc_progress_fn}

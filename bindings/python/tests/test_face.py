@@ -55,3 +55,56 @@ class FaceTest(TestCase):
             other = net.compute(_image(150, 150, 3))
             self.assertEqual(diffclip.face_distance(a, a), 0.0)
             self.assertGreater(diffclip.face_distance(a, other), 0.0)
+
+
+ASTRONAUT = "/usr/lib/python3/dist-packages/skimage/data/astronaut.png"
+
+
+class FaceAlignerTest(TestCase):
+    def aligner(self):
+        for path in (diffclip.FACE_DEFAULT_PREDICTOR, ASTRONAUT):
+            if not os.path.exists(path):
+                if os.environ.get("CI") == "true":
+                    self.fail("%s missing: required under CI=true (make deps)" % path)
+                raise unittest.SkipTest("%s missing (make deps)" % path)
+        return diffclip.FaceAligner()
+
+    def test_detect_and_align_a_portrait(self):
+        with self.aligner() as aligner:
+            photo = diffclip.read_image(ASTRONAUT)
+            faces = aligner.detect(photo)
+            self.assertEqual(len(faces), 1)
+            face = faces[0]
+            self.assertEqual(shape(face.landmarks), (68, 2))
+            self.assertTrue(face.left < flat(face.landmarks)[72] < face.right)
+            aligned, used = aligner.align(photo, size=64, with_face=True)
+            self.assertEqual(shape(aligned), (64, 64, 3))
+            self.assertEqual(flat(used.landmarks), flat(face.landmarks))
+            # the same maths from the landmarks alone
+            again = diffclip.face_align_landmarks(photo, face.landmarks, 64)
+            self.assertEqual(flat(again), flat(aligned))
+            self.assertEqual(shape(diffclip.face_align_landmarks(photo, face.landmarks, 32, 64)),
+                             (32, 32, 3))
+
+    def test_no_face_and_bad_input(self):
+        with self.aligner() as aligner:
+            with self.assertRaises(diffclip.NotFoundError) as caught:
+                aligner.align(_image(80, 90, 3))
+            self.assertIn("no face was found", str(caught.exception))
+            self.assertEqual(caught.exception.status, diffclip.Status.ENOTFOUND)
+            self.assertEqual(aligner.detect(_image(80, 90, 3)), [])
+            with self.assertRaises(diffclip.InvalidArgumentError):
+                aligner.align(_image(80, 90, 3), size=0)
+        with self.assertRaises(diffclip.InvalidArgumentError):
+            diffclip.face_align_landmarks(_image(40, 40, 1), [[0, 0]] * 68)   # degenerate
+        with self.assertRaises(diffclip.InvalidArgumentError):
+            diffclip.face_align_landmarks(_image(40, 40, 1), [[0, 0]] * 67)
+        with self.assertRaises(diffclip.InvalidArgumentError):
+            diffclip.FaceAligner(upsample=5)
+        with self.assertRaises(diffclip.FileIOError):
+            diffclip.FaceAligner("/nonexistent/predictor.dat")
+        with self.assertRaises(diffclip.FormatError):
+            diffclip.FaceAligner(HEADER_PATH)
+
+
+HEADER_PATH = support.HEADER

@@ -27,6 +27,11 @@ pub const DC_FINETUNE_OPTIONS_VERSION: c_uint = 1;
 pub const DC_FACE_DESCRIPTOR_SIZE: usize = 128;
 pub const DC_FACE_INPUT_SIZE: c_int = 150;
 pub const DC_FACE_SAME_PERSON_DISTANCE: f64 = 0.6;
+pub const DC_FACE_LANDMARK_COUNT: usize = 68;
+pub const DC_FACE_LANDMARK_VALUES: usize = 136;
+pub const DC_FACE_DEFAULT_PREDICTOR: &str = "/usr/share/dlib/shape_predictor_68_face_landmarks.dat";
+pub const DC_FACE_MAX_ALIGN_SIZE: c_int = 4096;
+pub const DC_FACE_ALIGNER_OPTIONS_VERSION: c_uint = 1;
 
 // ---- enums ----
 pub type dc_status = c_int;
@@ -38,6 +43,7 @@ pub const DC_ENOMEM: dc_status = -4;
 pub const DC_EDEVICE: dc_status = -5;
 pub const DC_ECANCELLED: dc_status = -6;
 pub const DC_EINTERNAL: dc_status = -7;
+pub const DC_ENOTFOUND: dc_status = -8;
 
 pub type dc_dtype = c_int;
 pub const DC_FLOAT32: dc_dtype = 0;
@@ -106,7 +112,8 @@ opaque!(
     dc_clip,
     dc_idnet,
     dc_finetuner,
-    dc_face_descriptor
+    dc_face_descriptor,
+    dc_face_aligner
 );
 
 // ---- structs ----
@@ -329,6 +336,26 @@ pub struct dc_face_box {
     pub x: c_int,
     pub y: c_int,
     pub size: c_int,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_face {
+    pub left: i64,
+    pub top: i64,
+    pub right: i64,
+    pub bottom: i64,
+    pub points: [i64; DC_FACE_LANDMARK_VALUES],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_face_aligner_options {
+    pub version: c_uint,
+    pub predictor_path: *const c_char,
+    pub upsample: c_int,
+    pub adjust_threshold: f64,
+    pub max_detect_pixels: i64,
 }
 
 // ---- functions ----
@@ -630,4 +657,32 @@ extern "C" {
         descriptor: *mut f32,
     ) -> dc_status;
     pub fn dc_face_distance(a: *const f32, b: *const f32, distance: *mut f64) -> dc_status;
+    // face alignment
+    pub fn dc_face_aligner_options_init(options: *mut dc_face_aligner_options, version: c_uint);
+    pub fn dc_face_aligner_new(
+        out: *mut *mut dc_face_aligner,
+        options: *const dc_face_aligner_options,
+    ) -> dc_status;
+    pub fn dc_face_aligner_free(aligner: *mut dc_face_aligner);
+    pub fn dc_face_detect(
+        aligner: *mut dc_face_aligner,
+        img: *const dc_image,
+        faces: *mut *mut dc_face,
+        count: *mut usize,
+    ) -> dc_status;
+    pub fn dc_faces_free(faces: *mut dc_face);
+    pub fn dc_face_align(
+        aligner: *mut dc_face_aligner,
+        img: *const dc_image,
+        size: c_int,
+        out: *mut dc_image,
+        face: *mut dc_face,
+    ) -> dc_status;
+    pub fn dc_face_align_landmarks(
+        img: *const dc_image,
+        points: *const i64,
+        output_size: c_int,
+        transform_size: c_int,
+        out: *mut dc_image,
+    ) -> dc_status;
 }

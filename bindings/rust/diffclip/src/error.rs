@@ -14,6 +14,8 @@ pub enum Status {
     Device,
     Cancelled,
     Internal,
+    /// Not there: no face in a photo.
+    NotFound,
     /// A code this binding does not know (a newer library).
     Other(i32),
 }
@@ -28,6 +30,7 @@ impl Status {
             sys::DC_EDEVICE => Status::Device,
             sys::DC_ECANCELLED => Status::Cancelled,
             sys::DC_EINTERNAL => Status::Internal,
+            sys::DC_ENOTFOUND => Status::NotFound,
             other => Status::Other(other),
         }
     }
@@ -41,6 +44,7 @@ impl Status {
             Status::Device => sys::DC_EDEVICE,
             Status::Cancelled => sys::DC_ECANCELLED,
             Status::Internal => sys::DC_EINTERNAL,
+            Status::NotFound => sys::DC_ENOTFOUND,
             Status::Other(code) => code,
         }
     }

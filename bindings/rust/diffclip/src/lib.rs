@@ -4,7 +4,7 @@
 //! - Every fallible call returns [`Result`]; an [`Error`] carries the status and the
 //!   library's message (`dc_last_error()`).
 //! - Handles ([`Model`], [`Clip`], [`IdNet`], [`LatentCache`], [`Sampler`], [`Finetuner`],
-//!   [`Tokenizer`], [`Checkpoint`], [`FaceDescriptor`]) free themselves on drop; those opened
+//!   [`Tokenizer`], [`Checkpoint`], [`FaceDescriptor`], [`FaceAligner`]) free themselves on drop; those opened
 //!   over other handles borrow them for their lifetime. They are `Send` but not `Sync`: the
 //!   header lets one thread at a time use a handle, and different handles run on different
 //!   threads concurrently.
@@ -41,8 +41,9 @@ pub use checkpoint::{write_checkpoint, Checkpoint, CheckpointFormat, Container};
 pub use clip::{Clip, ClipLoss, ClipLossForm, ClipOptions, IdLoss, IdNet, IdNetOptions};
 pub use error::{Error, Result, Status};
 pub use face::{
-    face_crop, face_distance, FaceBox, FaceDescriptor, FaceDescriptorValues, FACE_DESCRIPTOR_SIZE,
-    FACE_INPUT_SIZE, FACE_SAME_PERSON_DISTANCE,
+    face_align_landmarks, face_crop, face_distance, Face, FaceAligner, FaceAlignerOptions,
+    FaceBox, FaceDescriptor, FaceDescriptorValues, Landmarks, FACE_DEFAULT_PREDICTOR,
+    FACE_DESCRIPTOR_SIZE, FACE_INPUT_SIZE, FACE_LANDMARK_COUNT, FACE_SAME_PERSON_DISTANCE,
 };
 pub use finetune::{DatasetPreset, EditPreset, FinetuneOptions, Finetuner, GradMode};
 pub use image::{image_to_tensor, read_image, tensor_to_image, write_image, Image, ImageView};

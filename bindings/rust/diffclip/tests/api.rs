@@ -410,3 +410,44 @@ fn face_descriptors_with_face_api_weights() {
         .unwrap();
     assert!(diffclip::face_distance(&a, &b).unwrap() > 0.0);
 }
+
+const ASTRONAUT: &str = "/usr/lib/python3/dist-packages/skimage/data/astronaut.png";
+
+/// The aligner over Debian's predictor, or None (skipped; a failure under CI=true).
+fn face_aligner() -> Option<diffclip::FaceAligner> {
+    for path in [diffclip::FACE_DEFAULT_PREDICTOR, ASTRONAUT] {
+        if !std::path::Path::new(path).exists() {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{path} missing under CI=true");
+            common::skip(&format!("{path} missing (make deps)"));
+            return None;
+        }
+    }
+    Some(diffclip::FaceAligner::new(&diffclip::FaceAlignerOptions::default()).unwrap())
+}
+
+#[test]
+fn face_aligner_detects_aligns_and_reports_no_face() {
+    let Some(mut aligner) = face_aligner() else { return };
+    let photo = diffclip::read_image(ASTRONAUT).unwrap();
+    let faces = aligner.detect(&photo.view()).unwrap();
+    assert_eq!(faces.len(), 1);
+    let (aligned, face) = aligner.align(&photo.view(), 64).unwrap();
+    assert_eq!((aligned.width(), aligned.height()), (64, 64));
+    assert_eq!(face, faces[0]);
+    let again = diffclip::face_align_landmarks(&photo.view(), &face.landmarks, 64, 0).unwrap();
+    assert_eq!(again.data(), aligned.data());
+    let grey = vec![128u8; 80 * 60 * 3];
+    let view = diffclip::ImageView::new(&grey, 80, 60).unwrap();
+    assert!(aligner.detect(&view).unwrap().is_empty());
+    let err = aligner.align(&view, 64).unwrap_err();
+    assert_eq!(err.status(), Status::NotFound);
+    assert!(err.message().contains("no face was found"), "{}", err.message());
+    let degenerate = [[0i64; 2]; diffclip::FACE_LANDMARK_COUNT];
+    let err = diffclip::face_align_landmarks(&view, &degenerate, 32, 0).unwrap_err();
+    assert_eq!(err.status(), Status::InvalidArgument);
+    let bad = diffclip::FaceAlignerOptions {
+        predictor: Some(ASTRONAUT.into()),
+        ..Default::default()
+    };
+    assert_eq!(diffclip::FaceAligner::new(&bad).unwrap_err().status(), Status::Format);
+}
