@@ -63,8 +63,8 @@ TORCH_LDLIBS   := -L$(LIBTORCH)/lib -Wl,-rpath,$(abspath $(LIBTORCH))/lib -Wl,-r
 endif
 
 # dlib (face detection and landmarks, src/cdlib); its headers call BLAS and LAPACK directly
-# (Debian's dlib is configured with both, see dlib-1.pc).
-DEP_LDLIBS := -ldlib -llapack -lblas -lpng -ljpeg -lz -lm -lpthread
+# (Debian's dlib is configured with both, see dlib-1.pc). libyaml: the model configs.
+DEP_LDLIBS := -ldlib -llapack -lblas -lpng -ljpeg -lz -lyaml -lm -lpthread
 WARN       := -Wall -Wextra -Wno-unused-parameter
 CPPFLAGS   += -Iinclude -DDC_BUILDING_LIBRARY
 CFLAGS     += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden -MMD -MP
@@ -197,7 +197,7 @@ deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	    build-essential pkg-config libtorch-dev libopenblas0-pthread \
-	    libpng-dev libjpeg62-turbo-dev zlib1g-dev \
+	    libpng-dev libjpeg62-turbo-dev zlib1g-dev libyaml-dev \
 	    python3 python3-torch python3-numpy abigail-tools unicode-data \
 	    python3-skimage python-matplotlib-data libdlib-dev libdlib-data libblas-dev liblapack-dev \
 	    python3-pil python3-scipy clang libclang-rt-14-dev llvm debootstrap shellcheck \

@@ -264,7 +264,7 @@ typedef struct dc_model dc_model;
 
 typedef enum dc_model_family { DC_MODEL_DDPM = 0, DC_MODEL_ADM = 1 } dc_model_family;
 
-#define DC_MODEL_OPTIONS_VERSION 1
+#define DC_MODEL_OPTIONS_VERSION 2
 typedef struct dc_model_options {
     unsigned version;
     const char *device;      /* "cpu", "cuda", "cuda:N" or "auto" (default: "auto") */
@@ -273,10 +273,23 @@ typedef struct dc_model_options {
      * generation keep the latent and the step maths in float32 (docs/performance.md gives
      * the differences from float32). */
     dc_dtype dtype;
-    int image_size;          /* 0: inferred (8 * 2^(levels - 1), true of every published model) */
+    /* The size the model was trained at, a multiple of 2^(levels - 1): the side photos are
+     * resized to. 0 (default): the config's data.image_size, else what the weights tell
+     * (dc_model_config); a value that contradicts the config is DC_EINVAL. Arrays of any
+     * size the UNet accepts are taken as they are whatever this says. */
+    int image_size;
     int head_channels;       /* ADM channels per attention head; 0: 64, as published */
+    /* Version 2. The published YAML config of the checkpoint (configs/celeba.yml, ...;
+     * docs/weights.md pairs them), or NULL: data.image_size; the model section, checked
+     * against the weights (DDPM; ADM ignores it, as published), a contradiction being
+     * DC_EFORMAT naming the key and both values; model.var_type; the diffusion section's
+     * beta_start, beta_end and num_diffusion_timesteps, which then drive every inversion,
+     * generation, fine-tuning and DDPM sampling with this model whose options leave the
+     * schedule at 0. Betas are linear whatever beta_schedule says, as published (another
+     * name gives a warning, dc_model_config). Malformed or hostile YAML is DC_EFORMAT. */
+    const char *config_path;
 } dc_model_options;
-#define DC_MODEL_OPTIONS_INIT {DC_MODEL_OPTIONS_VERSION, "auto", DC_FLOAT32, 0, 0}
+#define DC_MODEL_OPTIONS_INIT {DC_MODEL_OPTIONS_VERSION, "auto", DC_FLOAT32, 0, 0, NULL}
 
 DC_API dc_status dc_model_options_init(dc_model_options *options, unsigned version);
 
@@ -295,7 +308,7 @@ DC_API void dc_model_free(dc_model *model);
 #define DC_MAX_LEVELS 12
 typedef struct dc_model_info {
     dc_model_family family;
-    int image_size;
+    int image_size;          /* 0 when unknown (dc_model_config says where it came from) */
     int in_channels;
     int out_channels;        /* 6 for learned-sigma models: eps, then the variance output */
     int base_channels;
@@ -311,6 +324,38 @@ typedef struct dc_model_info {
 
 /* Errors: DC_EINVAL (NULL). */
 DC_API dc_status dc_model_get_info(const dc_model *model, dc_model_info *info);
+
+/* Where a model's image size came from. */
+typedef enum dc_size_source {
+    DC_SIZE_UNKNOWN = 0,     /* nothing tells it: photos need dc_model_options.image_size or
+                              * a config; arrays are taken at any size the UNet accepts */
+    DC_SIZE_WEIGHTS = 1,     /* the architecture: a DDPM UNet with one attention level l is
+                              * 16 << l (attention at 16 x 16, as every published DDPM
+                              * config); an ADM UNet with guided-diffusion's default channel
+                              * multipliers of 512, 256, 128 or 64 is that size */
+    DC_SIZE_CONFIG = 2,      /* the config's data.image_size */
+    DC_SIZE_OPTION = 3       /* dc_model_options.image_size */
+} dc_size_source;
+
+/* The log-variance of DDPM sampling (the config's model.var_type). */
+typedef enum dc_var_type { DC_VAR_FIXEDSMALL = 0, DC_VAR_FIXEDLARGE = 1 } dc_var_type;
+
+#define DC_MODEL_CONFIG_VERSION 1
+typedef struct dc_model_config {
+    unsigned version;            /* set it to DC_MODEL_CONFIG_VERSION before the call */
+    int image_size;              /* 0 when unknown */
+    dc_size_source image_size_source;
+    const char *config_path;     /* the config read, or NULL; owned by the model */
+    dc_var_type var_type;        /* fixedsmall without a config */
+    int num_timesteps;           /* the schedule: the config's, else 1000, 1e-4, 0.02 */
+    double beta_start, beta_end;
+    const char *warnings;        /* "" or lines ending in '\n' (an unknown beta_schedule,
+                                  * an ignored model section...); owned by the model */
+} dc_model_config;
+
+/* What a model's config (or its absence) decided. Fine-tuned models loaded with
+ * dc_model_load_finetuned have their base model's. */
+DC_API dc_status dc_model_get_config(const dc_model *model, dc_model_config *config);
 /* A human-readable description of what was inferred (several lines) into buf, cut to
  * size - 1 characters (size 0 is DC_EINVAL).
  * Errors: DC_EINVAL (NULL, size 0). */
@@ -364,15 +409,16 @@ typedef struct dc_diffusion_options {
     dc_sampling sampling;        /* generation only (default DDIM) */
     double eta;                  /* DDIM generation noise (default 0); inversion needs 0 */
     uint64_t seed;               /* for every random draw (default 1234, as published) */
-    int num_timesteps;           /* T (default 1000) */
-    double beta_start;           /* linear betas (default 1e-4 .. 0.02) */
+    /* T and the linear betas; 0 (default): the model's schedule (its config's, else 1000
+     * and 1e-4 .. 0.02; dc_add_noise, with no model, uses the latter). */
+    int num_timesteps;
+    double beta_start;
     double beta_end;
     dc_progress_fn progress;     /* may be NULL */
     void *progress_user;
 } dc_diffusion_options;
 #define DC_DIFFUSION_OPTIONS_INIT                                                               \
-    {DC_DIFFUSION_OPTIONS_VERSION, 500, 40, DC_SAMPLING_DDIM, 0.0, 1234, 1000, 1e-4, 0.02, NULL, \
-     NULL}
+    {DC_DIFFUSION_OPTIONS_VERSION, 500, 40, DC_SAMPLING_DDIM, 0.0, 1234, 0, 0.0, 0.0, NULL, NULL}
 
 DC_API dc_status dc_diffusion_options_init(dc_diffusion_options *options, unsigned version);
 
@@ -502,14 +548,14 @@ typedef struct dc_edit_options {
     /* Edit and transition: NULL, or a latent cache of model 0 (or a model with the same
      * weights) made with this t0 and inv_steps, through which images are inverted. */
     dc_latent_cache *cache;
-    int num_timesteps;           /* T (default 1000) */
-    double beta_start;           /* linear betas (default 1e-4 .. 0.02) */
+    int num_timesteps;           /* T and linear betas; 0 (default): model 0's schedule, */
+    double beta_start;           /* as dc_diffusion_options */
     double beta_end;
     dc_progress_fn progress;     /* may be NULL; stages "invert", "project", "generate" */
     void *progress_user;
 } dc_edit_options;
 #define DC_EDIT_OPTIONS_INIT \
-    {DC_EDIT_OPTIONS_VERSION, 500, 40, 40, 0.0, 1234, 10, 6, NULL, 1000, 1e-4, 0.02, NULL, NULL}
+    {DC_EDIT_OPTIONS_VERSION, 500, 40, 40, 0.0, 1234, 10, 6, NULL, 0, 0.0, 0.0, NULL, NULL}
 
 DC_API dc_status dc_edit_options_init(dc_edit_options *options, unsigned version);
 
@@ -731,6 +777,7 @@ typedef struct dc_dataset_preset {
     int epochs, images;
     double clip_weight, l1_weight, id_weight;
     dc_grad_mode grad_mode;
+    const char *config_file;     /* its published config ("celeba.yml", ...; docs/weights.md) */
 } dc_dataset_preset;
 
 /* Edit presets: the published source and target texts (utils/text_dic.py), the dataset they
@@ -790,8 +837,9 @@ DC_API dc_status dc_model_save_delta(const dc_model *model, const dc_model *base
 /* Loads fine-tuned weights of `base`: a full state dict in any container, or a delta file
  * made for this base model (checked by its fingerprint). The tensors must match the base's
  * names and shapes. The new model shares nothing mutable with `base`. options may be NULL:
- * base's device and dtype; its head layout and image size always come from base. Weights of
- * another architecture are DC_EFORMAT, a delta made for another base model DC_EINVAL.
+ * base's device and dtype; its head layout, image size and config (schedule, var_type) always
+ * come from base (options->config_path is not read). Weights of another architecture are
+ * DC_EFORMAT, a delta made for another base model DC_EINVAL.
  * Errors: DC_EINVAL (NULL, a delta for another base model, bad options), DC_EIO, DC_EFORMAT
  * (missing, extra or misshapen tensors, a damaged delta), DC_EDEVICE, DC_ENOMEM. */
 DC_API dc_status dc_model_load_finetuned(dc_model **out, const dc_model *base,

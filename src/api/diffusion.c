@@ -18,7 +18,13 @@ DC_API dc_status dc_diffusion_options_init(dc_diffusion_options *options, unsign
     return (dc_status)api_options_init(options, version, &api_diffusion_options_layout);
 }
 
-int api_diffusion_options(const dc_diffusion_options *in, int generating,
+int api_model_logvar(const dc_model *model)
+{
+    return model && model->var_type == DC_VAR_FIXEDLARGE ? DF_LOGVAR_FIXEDLARGE
+                                                          : DF_LOGVAR_FIXEDSMALL;
+}
+
+int api_diffusion_options(const dc_diffusion_options *in, int generating, const dc_model *model,
                           dc_diffusion_options *out, df_schedule *schedule)
 {
     DCI_TRY(api_options_read(out, in, &api_diffusion_options_layout));
@@ -36,6 +42,12 @@ int api_diffusion_options(const dc_diffusion_options *in, int generating,
     if (generating && out->steps != 0 && out->steps < 2)
         return dci_err(DC_EINVAL, "generation needs at least 2 steps, or 0 for every timestep "
                        "(got %d)", out->steps);
+    if (out->num_timesteps == 0)
+        out->num_timesteps = model ? model->num_timesteps : DF_DEFAULT_TIMESTEPS;
+    if (out->beta_start == 0)
+        out->beta_start = model ? model->beta_start : DF_DEFAULT_BETA_START;
+    if (out->beta_end == 0)
+        out->beta_end = model ? model->beta_end : DF_DEFAULT_BETA_END;
     DCI_TRY(df_schedule_init_linear(schedule, out->beta_start, out->beta_end,
                                     out->num_timesteps));
     if (out->t0 < 1 || out->t0 >= out->num_timesteps) {
@@ -73,6 +85,7 @@ static int sample_run(void *args)
         g.n_steps = c->options.steps;
         g.sampler = c->options.sampling == DC_SAMPLING_DDPM ? DF_SAMPLER_DDPM : DF_SAMPLER_DDIM;
         g.eta = c->options.eta;
+        g.logvar = api_model_logvar(c->model);
         g.seeded = 1;
         g.seed = c->options.seed;
         g.on_step = api_progress_step;
@@ -93,7 +106,7 @@ static dc_status sample(dc_model *model, const dc_tensor *in, const dc_diffusion
         return dci_err(DC_EINVAL, "%s: NULL argument", generating ? "dc_generate" : "dc_invert");
     DCI_TRY(api_check_images(model, in, generating ? "latent" : "x0"));
     sample_call call = {.model = model, .in = in, .out = out, .generating = generating};
-    DCI_TRY(api_diffusion_options(o, generating, &call.options, &call.schedule));
+    DCI_TRY(api_diffusion_options(o, generating, model, &call.options, &call.schedule));
     int status = api_run_pooled(sample_run, &call, 0);
     df_schedule_free(&call.schedule);
     return (dc_status)status;
@@ -147,7 +160,7 @@ DC_API dc_status dc_add_noise(const dc_tensor *x0, const dc_tensor *noise,
         return dci_err(DC_EINVAL, "noise must be float32 with x0's shape");
     noise_call call = {.x0 = x0, .noise = noise, .out = xt};
     /* The stochastic forward may reach t0 = T (alpha-bar[T - 1]): validate as generation. */
-    DCI_TRY(api_diffusion_options(options, 1, &call.options, &call.schedule));
+    DCI_TRY(api_diffusion_options(options, 1, NULL, &call.options, &call.schedule));
     int status = api_run_pooled(noise_run, &call, 0);
     df_schedule_free(&call.schedule);
     return (dc_status)status;

@@ -53,6 +53,8 @@ DC_API dc_status dc_model_load_finetuned(dc_model **out, const dc_model *base,
     }
     int status = ft_read_weights(&m->net, m->fingerprint, base->net, base->fingerprint, path,
                                  device, dtype);
+    if (status == DC_OK)
+        status = api_model_copy_config(m, base);
     if (status != DC_OK) {
         dc_model_free(m);
         return (dc_status)status;
@@ -173,7 +175,6 @@ DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *c
                        .base_fingerprint = base->fingerprint,
                        .cache = cache->file,
                        .channels = cache->channels,
-                       .size = cache->size,
                        .options = &ft->options,
                        .trainer = &ft->trainer};
     *out = ft;

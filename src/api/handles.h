@@ -21,7 +21,17 @@ struct dc_model {
     char *path;
     /* Identifies the weights for latent caches (names, shapes and data of the file). */
     char fingerprint[LATENT_CACHE_FINGERPRINT_SIZE];
+    /* What the config (or its absence) decided; the image size is net's. */
+    dc_size_source size_source;
+    char *config_path;           /* NULL without a config */
+    dc_var_type var_type;
+    int num_timesteps;
+    double beta_start, beta_end;
+    char *warnings;              /* never NULL once loaded */
 };
+
+/* Gives `m` (fine-tuned weights of `base`) base's config and schedule. */
+int api_model_copy_config(dc_model *m, const dc_model *base);
 
 struct dc_latent_cache {
     latent_cache *file;
@@ -29,7 +39,7 @@ struct dc_latent_cache {
     dc_diffusion_options inversion;
     int gen_steps;
     df_schedule schedule;
-    int64_t channels, size;
+    int64_t channels;            /* the image size is the file's (latent_cache_size) */
 };
 
 /* The networks behind the public CLIP and identity handles (src/api/clip.c). */

@@ -22,7 +22,7 @@ DC_API dc_status dc_latent_cache_open(dc_latent_cache **out, const char *path, d
     dc_latent_cache *c = calloc(1, sizeof *c);
     if (!c)
         return dci_err(DC_ENOMEM, "%s: out of memory", path);
-    int status = api_diffusion_options(inversion, 0, &c->inversion, &c->schedule);
+    int status = api_diffusion_options(inversion, 0, model, &c->inversion, &c->schedule);
     if (status != DC_OK) {
         free(c);
         return (dc_status)status;
@@ -31,16 +31,14 @@ DC_API dc_status dc_latent_cache_open(dc_latent_cache **out, const char *path, d
     c->model = model;
     c->gen_steps = gen_steps;
     c->channels = info->in_channels;
-    c->size = info->image_size;
+    /* The size is the file's, or the first image's: arrays of any size the UNet takes. */
     latent_cache_key key = {.t0 = c->inversion.t0,
                             .inv_steps = c->inversion.steps,
                             .gen_steps = gen_steps,
                             .num_timesteps = c->inversion.num_timesteps,
                             .beta_start = c->inversion.beta_start,
                             .beta_end = c->inversion.beta_end,
-                            .channels = (int32_t)c->channels,
-                            .height = (int32_t)c->size,
-                            .width = (int32_t)c->size};
+                            .channels = (int32_t)c->channels};
     memcpy(key.model_fingerprint, model->fingerprint, sizeof key.model_fingerprint);
     status = latent_cache_open(&c->file, path, &key);
     if (status != DC_OK) {
@@ -91,7 +89,7 @@ static int add_run(void *args)
     DCI_TRY(df_generate(&c->schedule, nn_unet_eps, net, lat, &g, &rec));
     DCI_TRY(ct_to(&lat_host, lat, DC_FLOAT32, CT_CPU));
     DCI_TRY(ct_to(&rec_host, rec, DC_FLOAT32, CT_CPU));
-    size_t n = (size_t)(c->channels * c->size * c->size);
+    size_t n = (size_t)(c->channels * a->x0->shape[2] * a->x0->shape[3]);
     float *buffers = malloc(2 * n * sizeof *buffers);
     if (!buffers)
         return dci_err(DC_ENOMEM, "out of memory");
@@ -109,12 +107,20 @@ DC_API dc_status dc_latent_cache_add(dc_latent_cache *cache, const dc_tensor *x0
     if (!cache || !index)
         return dci_err(DC_EINVAL, "dc_latent_cache_add: NULL argument");
     DCI_TRY(api_check_images(cache->model, x0, "x0"));
-    if (x0->shape[0] != 1 || x0->shape[2] != cache->size || x0->shape[3] != cache->size)
-        return dci_err(DC_EINVAL, "x0 must be one image of the model's size (1, %lld, %lld, "
-                       "%lld)", (long long)cache->channels, (long long)cache->size,
-                       (long long)cache->size);
-    int found;
-    DCI_TRY(latent_cache_find(cache->file, x0->data, index, &found));
+    if (x0->shape[0] != 1)
+        return dci_err(DC_EINVAL, "x0 must be one image (1, %lld, H, W), not %lld",
+                       (long long)cache->channels, (long long)x0->shape[0]);
+    int32_t height, width;
+    latent_cache_size(cache->file, &height, &width);
+    if (height && (x0->shape[2] != height || x0->shape[3] != width))
+        return dci_err(DC_EINVAL, "x0 is %lldx%lld; this latent cache holds %dx%d images (one "
+                       "cache per image size)", (long long)x0->shape[2],
+                       (long long)x0->shape[3], (int)height, (int)width);
+    int found = 0;
+    if (!height)
+        DCI_TRY(latent_cache_set_size(cache->file, (int32_t)x0->shape[2], (int32_t)x0->shape[3]));
+    else
+        DCI_TRY(latent_cache_find(cache->file, x0->data, index, &found));
     if (found)
         return DC_OK;
     add_call call = {cache, x0};
@@ -130,7 +136,11 @@ DC_API dc_status dc_latent_cache_get(const dc_latent_cache *cache, size_t index,
         return dci_err(DC_EINVAL, "dc_latent_cache_get: NULL argument");
     dc_tensor *outputs[3] = {x0, x_rec, x_lat};
     float *data[3] = {NULL, NULL, NULL};
-    size_t n = (size_t)(cache->channels * cache->size * cache->size);
+    int32_t height, width;
+    latent_cache_size(cache->file, &height, &width);
+    size_t n = (size_t)cache->channels * (size_t)height * (size_t)width;
+    if (index >= latent_cache_count(cache->file))
+        return dci_err(DC_EINVAL, "latent cache entry %zu does not exist", index);
     for (int k = 0; k < 3; k++)
         if (outputs[k] && !(data[k] = malloc(n * sizeof(float)))) {
             for (int j = 0; j < k; j++)
@@ -146,7 +156,7 @@ DC_API dc_status dc_latent_cache_get(const dc_latent_cache *cache, size_t index,
             continue;
         }
         dc_tensor t = {.dtype = DC_FLOAT32, .ndim = 4,
-                       .shape = {1, cache->channels, cache->size, cache->size}, .data = data[k]};
+                       .shape = {1, cache->channels, height, width}, .data = data[k]};
         *outputs[k] = t;
     }
     return (dc_status)status;

@@ -14,15 +14,15 @@
 
 static const dc_dataset_preset dataset_presets[] = {
     {"celeba", "CelebA-HQ faces (celeba.yml)", "celeba_hq.ckpt", 256, README_SETTINGS,
-     DC_GRAD_FULL},
+     DC_GRAD_FULL, "celeba.yml"},
     {"afhq", "AFHQ dog faces (afhq.yml)", "afhq_dog_4m.pt", 256, README_SETTINGS,
-     DC_GRAD_FULL},
+     DC_GRAD_FULL, "afhq.yml"},
     {"church", "LSUN church (church.yml)", "church_outdoor.ckpt", 256, README_SETTINGS,
-     DC_GRAD_FULL},
+     DC_GRAD_FULL, "church.yml"},
     {"bedroom", "LSUN bedroom (bedroom.yml)", "bedroom.ckpt", 256, README_SETTINGS,
-     DC_GRAD_FULL},
+     DC_GRAD_FULL, "bedroom.yml"},
     {"imagenet", "ImageNet 512x512 (imagenet.yml)", "512x512_diffusion.pt", 512,
-     README_SETTINGS, DC_GRAD_PER_STEP},
+     README_SETTINGS, DC_GRAD_PER_STEP, "imagenet.yml"},
 };
 
 /* text_dic.py, in its order. grey_hair's published target is "person with red hair" (a

@@ -145,6 +145,7 @@ static int mix_run(void *args)
     g.n_steps = c->options->steps;
     g.sampler = c->options->sampling == DC_SAMPLING_DDPM ? DF_SAMPLER_DDPM : DF_SAMPLER_DDIM;
     g.eta = c->options->eta;
+    g.logvar = api_model_logvar(c->sampler->models[0]);
     g.seeded = 1;
     g.seed = c->options->seed;
     g.on_step = api_progress_step;
@@ -172,7 +173,7 @@ DC_API dc_status dc_sampler_generate(dc_sampler *sampler, const dc_tensor *laten
     DCI_TRY(api_check_images(sampler->models[0], latent, "latent"));
     dc_diffusion_options o;
     df_schedule schedule;
-    DCI_TRY(api_diffusion_options(options, 1, &o, &schedule));
+    DCI_TRY(api_diffusion_options(options, 1, sampler->models[0], &o, &schedule));
     api_progress progress;
     api_progress_init(&progress, o.progress, o.progress_user, "generate");
     int status = generate_mix(sampler, &sampler->weights, latent, &o, &schedule, &progress, out);
@@ -224,10 +225,10 @@ static int edit_prepare(dc_sampler *s, const dc_tensor *x0, const dc_edit_option
     DCI_TRY(api_check_images(s->models[0], x0, "x0"));
     dc_diffusion_options in;
     diffusion_options_for(&p->o, p->o.inv_steps, 0, &in);
-    DCI_TRY(api_diffusion_options(&in, 0, &p->inversion, &p->schedule));
+    DCI_TRY(api_diffusion_options(&in, 0, s->models[0], &p->inversion, &p->schedule));
     df_schedule_free(&p->schedule);
     diffusion_options_for(&p->o, p->o.gen_steps, p->o.eta, &in);
-    return api_diffusion_options(&in, 1, &p->generation, &p->schedule);
+    return api_diffusion_options(&in, 1, s->models[0], &p->generation, &p->schedule);
 }
 
 /* One image of a batch, as a view (no copy). */

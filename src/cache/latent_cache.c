@@ -104,8 +104,10 @@ static int compare_keys(const char *path, const latent_cache_key *file, const la
     SAME_INT(gen_steps)
     SAME_INT(num_timesteps)
     SAME_INT(channels)
-    SAME_INT(height)
-    SAME_INT(width)
+    if (want->height || want->width) {
+        SAME_INT(height)
+        SAME_INT(width)
+    }
 #undef SAME_INT
     if (file->beta_start != want->beta_start || file->beta_end != want->beta_end)
         return dci_err(DC_EINVAL, "%s: latent cache has betas %g..%g, asked for %g..%g", path,
@@ -113,12 +115,49 @@ static int compare_keys(const char *path, const latent_cache_key *file, const la
     return DC_OK;
 }
 
+static int valid_size(int32_t channels, int32_t height, int32_t width)
+{
+    return channels > 0 && height > 0 && width > 0 &&
+           (uint64_t)channels * (uint64_t)height * (uint64_t)width <= IO_MAX_IMAGE_PIXELS * 4;
+}
+
+/* A size of 0 x 0 is "any": the file's, or the first append's (latent_cache_set_size). */
 static int valid_key(const latent_cache_key *k)
 {
     return memchr(k->model_fingerprint, '\0', LATENT_CACHE_FINGERPRINT_SIZE) &&
-           k->channels > 0 && k->height > 0 && k->width > 0 &&
-           (uint64_t)k->channels * (uint64_t)k->height * (uint64_t)k->width <=
-               IO_MAX_IMAGE_PIXELS * 4;
+           (valid_size(k->channels, k->height, k->width) ||
+            (k->channels > 0 && k->height == 0 && k->width == 0));
+}
+
+static void adopt_size(latent_cache *c, int32_t height, int32_t width)
+{
+    c->key.height = height;
+    c->key.width = width;
+    c->image_floats = (size_t)c->key.channels * (size_t)height * (size_t)width;
+}
+
+int latent_cache_set_size(latent_cache *c, int32_t height, int32_t width)
+{
+    if (!c)
+        return dci_err(DC_EINVAL, "latent_cache_set_size: NULL argument");
+    if (c->key.height == 0 && c->key.width == 0) {
+        if (!valid_size(c->key.channels, height, width))
+            return dci_err(DC_EINVAL, "%s: invalid latent cache image size %dx%d", c->path,
+                           (int)height, (int)width);
+        adopt_size(c, height, width);
+        return DC_OK;
+    }
+    if (height != c->key.height || width != c->key.width)
+        return dci_err(DC_EINVAL, "%s: the latent cache holds %dx%d images, not %dx%d (one "
+                       "cache file per image size)", c->path, (int)c->key.height,
+                       (int)c->key.width, (int)height, (int)width);
+    return DC_OK;
+}
+
+void latent_cache_size(const latent_cache *c, int32_t *height, int32_t *width)
+{
+    *height = c ? c->key.height : 0;
+    *width = c ? c->key.width : 0;
 }
 
 static int push_entry(latent_cache *c, cache_entry e)
@@ -158,6 +197,10 @@ static int parse_file(latent_cache *c, const uint8_t *data, size_t size)
     file.height = (int32_t)get_u32(data + 92);
     file.width = (int32_t)get_u32(data + 96);
     DCI_TRY(compare_keys(path, &file, &c->key));
+    if (!valid_size(file.channels, file.height, file.width))
+        return dci_err(DC_EFORMAT, "%s: latent cache declares %dx%dx%d images", path,
+                       (int)file.channels, (int)file.height, (int)file.width);
+    adopt_size(c, file.height, file.width);
     uint32_t count = get_u32(data + 12);
     if (count > MAX_ENTRIES)
         return dci_err(DC_EFORMAT, "%s: latent cache declares %u entries", path, count);

@@ -22,7 +22,7 @@ typedef struct latent_cache_key {
     double beta_start;
     double beta_end;
     int32_t channels;                /* of each image: 1 x channels x height x width */
-    int32_t height;
+    int32_t height;                  /* both 0: any size, the file's or the first append's */
     int32_t width;
 } latent_cache_key;
 
@@ -36,6 +36,11 @@ int latent_cache_open(latent_cache **out, const char *path, const latent_cache_k
 int latent_cache_parse_buffer(latent_cache **out, const uint8_t *data, size_t size,
                               const char *path, const latent_cache_key *key);
 void latent_cache_free(latent_cache *cache);
+/* Fixes the image size of a cache opened with size 0 x 0 that has none yet; otherwise
+ * checks that height x width is the cache's (DC_EINVAL naming both). */
+int latent_cache_set_size(latent_cache *cache, int32_t height, int32_t width);
+/* The cache's image size (0 x 0 while it has none). */
+void latent_cache_size(const latent_cache *cache, int32_t *height, int32_t *width);
 size_t latent_cache_count(const latent_cache *cache);
 /* The entry whose x0 equals `x0` exactly (1 x C x H x W float32 values); DC_OK with
  * *found = 0 when there is none. */

@@ -57,6 +57,28 @@ typedef struct cli_compute {
     "  --device D        cpu, cuda, cuda:N or auto (default auto: CUDA when available)\n" \
     "  --threads N       CPU threads (default: $DIFFCLIP_NUM_THREADS, else one per core)\n"
 
+/* --config, --image-size and --head-channels, which every command loading a diffusion
+ * model takes. */
+typedef struct cli_model_args {
+    const char *config;            /* NULL: none */
+    int image_size;                /* 0: the config's, else what the weights tell */
+    int head_channels;             /* 0: 64 */
+} cli_model_args;
+
+#define CLI_MODEL_DEFAULTS {NULL, 0, 0}
+#define CLI_MODEL_OPTIONS(m)                                                               \
+    {"config", CLI_STRING, &(m)->config, 0},                                               \
+    {"image-size", CLI_INT, &(m)->image_size, 0},                                          \
+    {"head-channels", CLI_INT, &(m)->head_channels, 0}
+#define CLI_MODEL_USAGE "[--config FILE] [--image-size N] [--head-channels N]"
+#define CLI_MODEL_HELP                                                                     \
+    "  --config FILE       the model's published YAML config (celeba.yml, ...): image\n"   \
+    "                      size, model section checked against the weights, var_type,\n"   \
+    "                      noise schedule\n"                                                \
+    "  --image-size N      the size the model was trained at (photos are resized to it);\n" \
+    "                      default: the config's, else what the weights tell\n"            \
+    "  --head-channels N   ADM channels per attention head (default 64, as published)\n"
+
 /* Checks --device and --threads (a usage error otherwise; CUDA asked for without CUDA is
  * a failure) and applies --threads. */
 int cli_compute_apply(const char *command, const char *usage, const cli_compute *compute);

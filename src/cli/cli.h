@@ -43,9 +43,13 @@ int cli_library_error(void);
 int cli_file_error(const char *path);
 
 struct cli_compute;
-/* Loads a diffusion model on compute->device; prints the error and returns NULL on failure. */
+struct cli_model_args;
+/* Loads a diffusion model on compute->device with --config, --image-size and
+ * --head-channels; prints the config's warnings, or the error and returns NULL. */
 dc_model *cli_load_model(const char *path, const struct cli_compute *compute,
-                         int head_channels);
+                         const struct cli_model_args *args);
+/* The model's image size (0 when unknown). */
+int cli_model_image_size(const dc_model *model);
 /* A dc_progress_fn printing a one-line progress bar on a terminal (stderr), nothing
  * otherwise. `user` is unused. */
 int cli_progress(void *user, const dc_progress *p);

@@ -9,13 +9,15 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Reads an .npy array, or an image file resized to the model's resolution. */
+/* Reads an .npy array as it is, or an image file resized to the model's image size. */
 static int read_images(const char *path, dc_model *model, dc_tensor *out)
 {
-    dc_model_info info;
-    if (dc_model_get_info(model, &info) != DC_OK ||
-        cli_read_image_or_array(path, info.image_size, out) != DC_OK)
-        return cli_library_error();
+    int size = cli_model_image_size(model);
+    int status = cli_check_photo_size(path, size);
+    if (status)
+        return status;
+    if (cli_read_image_or_array(path, size, out) != DC_OK)
+        return cli_file_error(path);
     return CLI_EXIT_OK;
 }
 
@@ -26,18 +28,18 @@ static int write_result(const char *path, const dc_tensor *t)
 
 /* ---- eps ---- */
 
-#define EPS_USAGE "eps --model M --x X.npy --t T.npy --out OUT.npy [--head-channels N] " \
-                  "[--device D] [--threads N]"
+#define EPS_USAGE "eps --model M --x X.npy --t T.npy --out OUT.npy " CLI_MODEL_USAGE \
+                  " [--device D] [--threads N]"
 
 static int run_eps(int argc, char **argv)
 {
     const char *model_path = NULL, *x_path = NULL, *t_path = NULL, *out = NULL;
-    int head_channels = 0;
+    cli_model_args model_args = CLI_MODEL_DEFAULTS;
     cli_compute compute = CLI_COMPUTE_DEFAULTS;
     const cli_option options[] = {
         {"model", CLI_STRING, &model_path, 0}, {"x", CLI_STRING, &x_path, 0},
         {"t", CLI_STRING, &t_path, 0},         {"out", CLI_STRING, &out, 'o'},
-        {"head-channels", CLI_INT, &head_channels, 0}, CLI_COMPUTE_OPTIONS(&compute),
+        CLI_MODEL_OPTIONS(&model_args),        CLI_COMPUTE_OPTIONS(&compute),
     };
     static const char *const required[] = {"model", "x", "t", "out", NULL};
     int status = cli_parse(argc, argv, options, COUNT(options), NULL, 0, NULL, EPS_USAGE);
@@ -45,7 +47,7 @@ static int run_eps(int argc, char **argv)
         status = cli_check_required(argv[0], EPS_USAGE, options, COUNT(options), required);
     if (status || (status = cli_compute_apply(argv[0], EPS_USAGE, &compute)))
         return status;
-    dc_model *model = cli_load_model(model_path, &compute, head_channels);
+    dc_model *model = cli_load_model(model_path, &compute, &model_args);
     if (!model)
         return CLI_EXIT_FAILURE;
     dc_tensor x = {0}, t = {0}, eps = {0};
@@ -63,7 +65,7 @@ const cli_command cli_cmd_eps = {
     "eps", "the raw noise prediction of a diffusion model", EPS_USAGE,
     "Writes model(x, t) with every output channel (6 for learned-sigma models: eps, then the\n"
     "variance output). X.npy is float32 (N, 3, H, W) in [-1, 1]; T.npy float32 (N).\n"
-    "  --head-channels N   ADM channels per attention head (default 64, as published)\n"
+    CLI_MODEL_HELP
     CLI_COMPUTE_HELP
     "example: diffclip eps --model celeba_hq.ckpt --x x.npy --t t.npy --out eps.npy",
     run_eps,
@@ -74,8 +76,9 @@ const cli_command cli_cmd_eps = {
 typedef struct sampling_args {
     cli_list models;
     const char *input, *out, *gamma, *schedule, *ramp;
-    int t0, steps, seed, ddpm, head_channels;
+    int t0, steps, seed, ddpm;
     double eta;
+    cli_model_args model_args;
     cli_compute compute;
     cli_mix mix;
 } sampling_args;
@@ -90,7 +93,7 @@ static int parse_sampling(int argc, char **argv, const char *usage, int generati
         {"out", CLI_STRING, &a->out, 'o'},
         {"t0", CLI_INT, &a->t0, 0},
         {"steps", CLI_INT, &a->steps, 0},
-        {"head-channels", CLI_INT, &a->head_channels, 0},
+        CLI_MODEL_OPTIONS(&a->model_args),
         CLI_COMPUTE_OPTIONS(&a->compute),
         {"eta", CLI_DOUBLE, &a->eta, 0},
         {"seed", CLI_INT, &a->seed, 0},
@@ -133,7 +136,7 @@ static void sampling_options(const sampling_args *a, dc_diffusion_options *o)
 }
 
 #define INVERT_USAGE "invert --model M --x X.npy|IMAGE [--t0 N] [--steps S] --out LAT.npy " \
-                     "[--device D] [--threads N]"
+                     CLI_MODEL_USAGE " [--device D] [--threads N]"
 
 static int run_invert(int argc, char **argv)
 {
@@ -141,7 +144,7 @@ static int run_invert(int argc, char **argv)
     int status = parse_sampling(argc, argv, INVERT_USAGE, 0, &a);
     if (status)
         return status;
-    dc_model *model = cli_load_model(a.models.items[0], &a.compute, a.head_channels);
+    dc_model *model = cli_load_model(a.models.items[0], &a.compute, &a.model_args);
     if (!model)
         return CLI_EXIT_FAILURE;
     dc_diffusion_options o;
@@ -160,12 +163,13 @@ static int run_invert(int argc, char **argv)
 
 const cli_command cli_cmd_invert = {
     "invert", "deterministic DDIM inversion of images to a latent", INVERT_USAGE,
-    "Inverts X (an .npy array (N, 3, H, W) in [-1, 1], or a PNG/JPEG image, centre-cropped\n"
-    "and resized to the model's resolution) to the latent at t0 with S DDIM steps (S - 1\n"
-    "model calls, the model at the smaller timestep of each pair).\n"
+    "Inverts X (an .npy array (N, 3, H, W) in [-1, 1], H and W any multiple the UNet takes,\n"
+    "or a PNG/JPEG image, centre-cropped and resized to the model's image size) to the\n"
+    "latent at t0 with S DDIM steps (S - 1 model calls, the model at the smaller timestep of\n"
+    "each pair).\n"
     "  --t0 N              the latent's timestep (default 500; 301, 401, 601 are common)\n"
     "  --steps S           inversion steps (default 40)\n"
-    "  --head-channels N   ADM channels per attention head (default 64)\n"
+    CLI_MODEL_HELP
     CLI_COMPUTE_HELP
     "example: diffclip invert --model celeba_hq.ckpt --x face.png --t0 500 --out lat.npy",
     run_invert,
@@ -173,7 +177,8 @@ const cli_command cli_cmd_invert = {
 
 #define GENERATE_USAGE "generate --model M [--model M2 ... (--gamma G,G2,... | --schedule S | " \
                        "--ramp R)] --latent LAT.npy [--t0 N] [--steps S] [--eta E] [--seed K] " \
-                       "[--ddpm] --out OUT.npy|OUT.png [--device D] [--threads N]"
+                       "[--ddpm] --out OUT.npy|OUT.png " CLI_MODEL_USAGE " [--device D] " \
+                       "[--threads N]"
 
 static int run_generate(int argc, char **argv)
 {
@@ -184,7 +189,7 @@ static int run_generate(int argc, char **argv)
     dc_model *models[CLI_LIST_CAPACITY] = {NULL};
     dc_sampler *sampler = NULL;
     for (int i = 0; i < a.models.count && !status; i++)
-        if (!(models[i] = cli_load_model(a.models.items[i], &a.compute, a.head_channels)))
+        if (!(models[i] = cli_load_model(a.models.items[i], &a.compute, &a.model_args)))
             status = CLI_EXIT_FAILURE;
     if (!status && dc_sampler_new(&sampler, models, (size_t)a.models.count) != DC_OK)
         status = cli_library_error();
@@ -224,8 +229,8 @@ const cli_command cli_cmd_generate = {
     "  --steps S           generation steps (default 40)\n"
     "  --eta E             DDIM noise (default 0: deterministic)\n"
     "  --seed K            seed of the random draws (default 1234)\n"
-    "  --ddpm              Markovian DDPM sampling (every step)\n"
-    "  --head-channels N   ADM channels per attention head (default 64)\n"
+    "  --ddpm              Markovian DDPM sampling (every step; var_type from --config)\n"
+    CLI_MODEL_HELP
     CLI_COMPUTE_HELP
     "examples: diffclip generate --model celeba_hq.ckpt --latent lat.npy --out face.png\n"
     "          diffclip generate --model pixar.pth --model makeup.pth --schedule \\\n"
@@ -286,18 +291,20 @@ const cli_command cli_cmd_noise = {
 /* ---- reconstruct ---- */
 
 #define RECONSTRUCT_USAGE "reconstruct --model M --image IN [--t0 N] [--inv-steps S] " \
-                          "[--gen-steps S] -o OUT.png [--device D] [--threads N]"
+                          "[--gen-steps S] -o OUT.png " CLI_MODEL_USAGE " [--device D] " \
+                          "[--threads N]"
 
 static int run_reconstruct(int argc, char **argv)
 {
     const char *model_path = NULL, *image = NULL, *out = NULL;
-    int t0 = 500, inv_steps = 40, gen_steps = 40, head_channels = 0;
+    int t0 = 500, inv_steps = 40, gen_steps = 40;
+    cli_model_args model_args = CLI_MODEL_DEFAULTS;
     cli_compute compute = CLI_COMPUTE_DEFAULTS;
     const cli_option options[] = {
         {"model", CLI_STRING, &model_path, 0}, {"image", CLI_STRING, &image, 0},
         {"out", CLI_STRING, &out, 'o'},        {"t0", CLI_INT, &t0, 0},
         {"inv-steps", CLI_INT, &inv_steps, 0}, {"gen-steps", CLI_INT, &gen_steps, 0},
-        {"head-channels", CLI_INT, &head_channels, 0}, CLI_COMPUTE_OPTIONS(&compute),
+        CLI_MODEL_OPTIONS(&model_args),        CLI_COMPUTE_OPTIONS(&compute),
     };
     static const char *const required[] = {"model", "image", "out", NULL};
     int status =
@@ -307,7 +314,7 @@ static int run_reconstruct(int argc, char **argv)
                                     required);
     if (status || (status = cli_compute_apply(argv[0], RECONSTRUCT_USAGE, &compute)))
         return status;
-    dc_model *model = cli_load_model(model_path, &compute, head_channels);
+    dc_model *model = cli_load_model(model_path, &compute, &model_args);
     if (!model)
         return CLI_EXIT_FAILURE;
     dc_diffusion_options o;
@@ -337,13 +344,14 @@ static int run_reconstruct(int argc, char **argv)
 
 const cli_command cli_cmd_reconstruct = {
     "reconstruct", "inversion then generation: how faithful the latent is", RECONSTRUCT_USAGE,
-    "Inverts IN (resized to the model's resolution) to t0 and generates it back with the\n"
+    "Inverts IN (a photo resized to the model's image size, or an .npy array as it is) to t0\n"
+    "and generates it back with the\n"
     "same model, writes the reconstruction and prints the paper's reconstruction measures:\n"
     "MAE and PSNR on [0, 1], SSIM (Gaussian window 11, sigma 1.5).\n"
     "  --t0 N              (default 500)\n"
     "  --inv-steps S       inversion steps (default 40)\n"
     "  --gen-steps S       generation steps (default 40)\n"
-    "  --head-channels N   ADM channels per attention head (default 64)\n"
+    CLI_MODEL_HELP
     CLI_COMPUTE_HELP
     "example: diffclip reconstruct --model celeba_hq.ckpt --image face.jpg -o rec.png",
     run_reconstruct,

@@ -20,7 +20,7 @@
     "--src TEXT --trg TEXT [--preset NAME] [--t0 N --inv-steps S --train-steps S "         \
     "--epochs E --lr LR --sch-gamma G --clip-w W --l1-w W --id-w W "                       \
     "--grad-mode full|per-step --cache FILE --seed K --resume --align|--no-align "         \
-    "--device D --threads N] "                                                             \
+    "--config FILE --image-size N --head-channels N --device D --threads N] "             \
     "--out FT.pt|FT.safetensors|FT.delta"
 
 /* Numbers given on the command line; the unset ones keep the presets' or defaults' values. */
@@ -33,7 +33,8 @@ typedef struct finetune_args {
     const char *model, *clip, *vocab, *arcface, *cache, *out, *grad_mode, *loss_form;
     cli_list images, sources, targets, presets;
     explicit_numbers n;
-    int resume, half, head_channels;
+    int resume, half;
+    cli_model_args model_args;
     cli_compute compute;
     cli_align align;
 } finetune_args;
@@ -164,28 +165,32 @@ static int compare_names(const void *a, const void *b)
 static int add_image_file(image_list *l, const char *path, int size)
 {
     dc_tensor t = {0};
+    int status = cli_check_photo_size(path, size);
+    if (status)
+        return status;
     if (cli_read_photo(path, size, l->align, &t) != DC_OK)
         return cli_file_error(path);
     return image_list_add(l, &t, path);
 }
 
-/* An .npy array (N, 3, S, S) in [-1, 1] becomes N images. */
-static int add_array(image_list *l, const char *path, int size)
+/* An .npy array (N, 3, H, W) in [-1, 1] becomes N images of its own size (the library
+ * checks that the UNet takes it). */
+static int add_array(image_list *l, const char *path)
 {
     dc_tensor all = {0};
     if (dc_npy_read(path, &all) != DC_OK)
         return cli_file_error(path);
-    if (all.dtype != DC_FLOAT32 || all.ndim != 4 || all.shape[1] != 3 ||
-        all.shape[2] != size || all.shape[3] != size) {
+    if (all.dtype != DC_FLOAT32 || all.ndim != 4 || all.shape[1] != 3 || all.shape[2] < 1 ||
+        all.shape[3] < 1) {
         dc_tensor_free(&all);
-        fprintf(stderr, "diffclip: %s: expected float32 images (N, 3, %d, %d)\n", path, size,
-                size);
+        fprintf(stderr, "diffclip: %s: expected float32 images (N, 3, H, W)\n", path);
         return CLI_EXIT_FAILURE;
     }
-    size_t plane = (size_t)3 * (size_t)size * (size_t)size;
+    size_t plane = (size_t)3 * (size_t)all.shape[2] * (size_t)all.shape[3];
     int status = 0;
     for (int64_t i = 0; status == 0 && i < all.shape[0]; i++) {
-        dc_tensor one = {.dtype = DC_FLOAT32, .ndim = 4, .shape = {1, 3, size, size},
+        dc_tensor one = {.dtype = DC_FLOAT32, .ndim = 4,
+                         .shape = {1, 3, all.shape[2], all.shape[3]},
                          .data = malloc(plane * sizeof(float))};
         if (!one.data) {
             status = cli_usage_error("out of memory");
@@ -256,7 +261,7 @@ static int read_training_images(const finetune_args *a, const char *const *more,
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
             status = add_directory(l, path, size);
         else if (cli_has_extension(path, ".npy"))
-            status = add_array(l, path, size);
+            status = add_array(l, path);
         else
             status = add_image_file(l, path, size);
     }
@@ -358,7 +363,7 @@ static void handles_free(handles *h)
 
 static int load_networks(const finetune_args *a, handles *h)
 {
-    if (!(h->model = cli_load_model(a->model, &a->compute, a->head_channels)))
+    if (!(h->model = cli_load_model(a->model, &a->compute, &a->model_args)))
         return CLI_EXIT_FAILURE;
     dc_clip_options co;
     dc_clip_options_init(&co, DC_CLIP_OPTIONS_VERSION);
@@ -457,7 +462,7 @@ static int run_finetune(int argc, char **argv)
         {"grad-mode", CLI_STRING, &a.grad_mode, 0}, {"loss-form", CLI_STRING, &a.loss_form, 0},
         {"cache", CLI_STRING, &a.cache, 0},        {"seed", CLI_INT, &a.n.seed, 0},
         {"resume", CLI_FLAG, &a.resume, 0},        {"half", CLI_FLAG, &a.half, 0},
-        {"head-channels", CLI_INT, &a.head_channels, 0},
+        CLI_MODEL_OPTIONS(&a.model_args),
         {"out", CLI_STRING, &a.out, 'o'},          CLI_COMPUTE_OPTIONS(&a.compute),
         CLI_ALIGN_OPTIONS(&a.align),
     };
@@ -520,8 +525,8 @@ const cli_command cli_cmd_finetune = {
     "finetune", "fine-tune a diffusion model towards a text (DiffusionCLIP)", FINETUNE_USAGE,
     "Fine-tunes a copy of BASE so that it turns the training images, as described by --src,\n"
     "into what --trg describes (DiffusionCLIP's clip_finetune). The images (PNG/JPEG files of\n"
-    "any size, centre-cropped and resized to the model's resolution; a directory of them; or\n"
-    "an .npy array (N, 3, S, S) in [-1, 1]) are first inverted to latents at t0 with the base\n"
+    "any size, centre-cropped and resized to the model's image size; a directory of them; or\n"
+    "an .npy array (N, 3, H, W) in [-1, 1], taken at its own size) are first inverted to latents at t0 with the base\n"
     "model, kept in a latent cache. Each epoch then generates every image from its latent with\n"
     "the model being trained and updates it with Adam on\n"
     "  clip-w * CLIP directional loss + l1-w * L1 + id-w * identity loss.\n"
@@ -558,7 +563,7 @@ const cli_command cli_cmd_finetune = {
     "  --seed K              (1234)\n"
     "  --resume              continue from the epoch file a stopped run left\n"
     "  --half                CLIP in float16 (CUDA only)\n"
-    "  --head-channels N     ADM channels per attention head (64)\n"
+    CLI_MODEL_HELP
     CLI_ALIGN_HELP
     CLI_COMPUTE_HELP
     "\n"

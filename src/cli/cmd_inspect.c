@@ -7,7 +7,7 @@
 #include "args.h"
 #include "cli.h"
 
-#define USAGE "inspect [--model] [--head-channels N] FILE"
+#define USAGE "inspect [--model " CLI_MODEL_USAGE "] FILE"
 
 static int compare_names(const void *a, const void *b)
 {
@@ -22,10 +22,10 @@ static void print_tensor(const char *name, const dc_tensor *t)
     printf("]\n");
 }
 
-static int describe_model(const char *path, int head_channels)
+static int describe_model(const char *path, const cli_model_args *model_args)
 {
     cli_compute compute = {"cpu", -1};
-    dc_model *model = cli_load_model(path, &compute, head_channels);
+    dc_model *model = cli_load_model(path, &compute, model_args);
     if (!model)
         return CLI_EXIT_FAILURE;
     char text[4096];
@@ -39,19 +39,24 @@ static int describe_model(const char *path, int head_channels)
 
 static int run_inspect(int argc, char **argv)
 {
-    int model = 0, head_channels = 0, npos = 0;
+    int model = 0, npos = 0;
+    cli_model_args model_args = CLI_MODEL_DEFAULTS;
     const char *file = NULL;
     const cli_option options[] = {
         {"model", CLI_FLAG, &model, 0},
-        {"head-channels", CLI_INT, &head_channels, 0},
+        CLI_MODEL_OPTIONS(&model_args),
     };
-    int status = cli_parse(argc, argv, options, 2, &file, 1, &npos, USAGE);
+    int status = cli_parse(argc, argv, options, sizeof options / sizeof *options, &file, 1,
+                           &npos, USAGE);
     if (status)
         return status;
     if (npos != 1)
         return cli_command_usage_error(argv[0], USAGE, "which file?");
+    if (!model && (model_args.config || model_args.image_size || model_args.head_channels))
+        return cli_command_usage_error(argv[0], USAGE, "--config, --image-size and "
+                                       "--head-channels go with --model");
     if (model)
-        return describe_model(file, head_channels);
+        return describe_model(file, &model_args);
     dc_checkpoint *ckpt;
     if (dc_checkpoint_open(&ckpt, file) != DC_OK)
         return cli_library_error();
@@ -86,8 +91,10 @@ const cli_command cli_cmd_inspect = {
     "Prints one line per tensor of FILE (torch.save zip or legacy, TorchScript, safetensors\n"
     "or .npy), sorted by name: NAME DTYPE [d0,d1,...]; an .npy array is named '-'.\n"
     "  --model             load FILE as a diffusion model and print what was inferred\n"
-    "                      (family, channels, multipliers, res blocks, attention, heads)\n"
-    "  --head-channels N   ADM channels per attention head (default 64, as published)\n"
-    "example: diffclip inspect --model celeba_hq.ckpt",
+    "                      (family, image size and where it came from: config, weights or\n"
+    "                      option, channels, multipliers, res blocks, attention, heads,\n"
+    "                      noise schedule, var_type, the config's warnings)\n"
+    CLI_MODEL_HELP
+    "example: diffclip inspect --model celeba_hq.ckpt --config celeba.yml",
     run_inspect,
 };

@@ -21,8 +21,9 @@ typedef struct edit_args {
     const char *model_path, *out, *schedule, *ramp, *cache_path;
     cli_list finetuned, images;
     double ratio;                    /* NAN unless --ratio */
-    int t0, inv_steps, gen_steps, seed, repeats, count, grid, head_channels;
+    int t0, inv_steps, gen_steps, seed, repeats, count, grid;
     double eta;
+    cli_model_args model_args;
     cli_compute compute;
     cli_mix mix;
     int to_directory;                /* -o names a directory: one file per input */
@@ -125,7 +126,7 @@ static int parse_edit(int argc, char **argv, edit_args *a)
         {"gen-steps", CLI_INT, &a->gen_steps, 0},
         {"eta", CLI_DOUBLE, &a->eta, 0},
         {"seed", CLI_INT, &a->seed, 0},
-        {"head-channels", CLI_INT, &a->head_channels, 0},
+        CLI_MODEL_OPTIONS(&a->model_args),
         {"preset", CLI_STRING, &a->preset, 0},
         CLI_ALIGN_OPTIONS(&a->align),
         CLI_COMPUTE_OPTIONS(&a->compute),
@@ -199,7 +200,7 @@ static int parse_edit(int argc, char **argv, edit_args *a)
 static int load_models(const edit_args *a, dc_model **models, int *loaded)
 {
     *loaded = 0;
-    if (!(models[0] = cli_load_model(a->model_path, &a->compute, a->head_channels)))
+    if (!(models[0] = cli_load_model(a->model_path, &a->compute, &a->model_args)))
         return CLI_EXIT_FAILURE;
     for (*loaded = 1; *loaded <= a->finetuned.count; ++*loaded) {
         char path[4096];
@@ -317,7 +318,8 @@ static int run_edit_mode(int argc, char **argv, edit_mode mode, const char *usag
     "                      the published hybrid config \"{300: [1, 0], 0: [0.3, 0.7]}\"\n"   \
     "  --ramp R            weights linear in t between two points, \"1000:1,0;0:0,1\"\n"   \
     "  --image IN          a PNG or JPEG image (any size: centre-cropped and resized to the\n" \
-    "                      model's resolution) or an .npy array; repeatable, also as\n"    \
+    "                      model's image size) or an .npy array (taken at its own size);\n" \
+    "                      repeatable, also as\n"                                          \
     "                      positional arguments. With several, -o is a directory\n"        \
     "                      (OUT/<name>.png per input)\n"                                   \
     "  --t0 N              the latent's timestep (default 500; 301, 401, 601 are common)\n" \
@@ -325,7 +327,7 @@ static int run_edit_mode(int argc, char **argv, edit_mode mode, const char *usag
     "  --gen-steps S       DDIM generation steps with the mix (default 40)\n"              \
     "  --eta E             generation noise (default 0)\n"                                 \
     "  --seed K            seed of the random draws (default 1234)\n"                      \
-    "  --head-channels N   ADM channels per attention head (default 64)\n"                 \
+    CLI_MODEL_HELP                                                                         \
     "  --preset NAME       the dataset (celeba, afhq, ...) or edit preset (pixar, ...) the\n" \
     "                      models are of; celeba turns --align on (not for translate,\n"  \
     "                      which as published never aligns)\n"                           \
@@ -335,7 +337,7 @@ static int run_edit_mode(int argc, char **argv, edit_mode mode, const char *usag
 #define EDIT_USAGE "edit --model BASE --finetuned FT[:W]... [--ratio R | --schedule S | " \
                    "--ramp R] --image IN... [--t0 N] [--inv-steps S] [--gen-steps S] "     \
                    "[--cache FILE] [--grid] [--preset NAME] [--align|--no-align] "          \
-                   "-o OUT.png|OUTDIR [--device D] [--threads N]"
+                   "-o OUT.png|OUTDIR " CLI_MODEL_USAGE " [--device D] [--threads N]"
 
 static int run_edit(int argc, char **argv)
 {
@@ -360,7 +362,7 @@ const cli_command cli_cmd_edit = {
 #define TRANSITION_USAGE "transition --model BASE --finetuned FT[:W]... --image IN --count K " \
                          "[--t0 N] [--inv-steps S] [--gen-steps S] [--cache FILE] "           \
                          "[--preset NAME] [--align|--no-align] "                             \
-                         "-o STRIP.png [--device D] [--threads N]"
+                         "-o STRIP.png " CLI_MODEL_USAGE " [--device D] [--threads N]"
 
 static int run_transition(int argc, char **argv)
 {
@@ -384,7 +386,7 @@ const cli_command cli_cmd_transition = {
 
 #define TRANSLATE_USAGE "translate --model BASE --finetuned FT[:W]... --image IN [--t0 N] "  \
                         "[--repeats R] [--inv-steps S] [--gen-steps S] [--seed K] [--grid] " \
-                        "[--align] -o OUT.png [--device D] [--threads N]"
+                        "[--align] -o OUT.png " CLI_MODEL_USAGE " [--device D] [--threads N]"
 
 static int run_translate(int argc, char **argv)
 {

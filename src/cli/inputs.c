@@ -27,6 +27,16 @@ dc_status cli_read_image_or_array(const char *path, int size, dc_tensor *out)
     return s;
 }
 
+int cli_check_photo_size(const char *path, int size)
+{
+    if (size > 0 || cli_has_extension(path, ".npy"))
+        return 0;
+    fprintf(stderr, "diffclip: %s: a photo is resized to the model's image size, which its "
+            "weights do not tell: give --image-size N or --config FILE (the model's YAML "
+            "config); an .npy array is taken at its own size\n", path);
+    return CLI_EXIT_USAGE;
+}
+
 static void print_shape(FILE *out, const dc_tensor *t)
 {
     fputc('(', out);
@@ -38,6 +48,10 @@ static void print_shape(FILE *out, const dc_tensor *t)
 int cli_read_images(const char *path, int size, const dc_tensor *like, cli_align *al,
                     dc_tensor *out)
 {
+    memset(out, 0, sizeof *out);
+    int status = cli_check_photo_size(path, size);
+    if (status)
+        return status;
     if (cli_read_photo(path, size, al, out) != DC_OK)
         return cli_file_error(path);
     int ok = out->dtype == DC_FLOAT32 && out->ndim == 4 && out->shape[0] > 0 &&

@@ -10,6 +10,10 @@ int cli_has_extension(const char *path, const char *ext);
 /* An .npy file as it is, or an image file (PNG/JPEG) centre-cropped and resized to
  * size x size as a 1x3xHxW tensor in [-1, 1]. */
 dc_status cli_read_image_or_array(const char *path, int size, dc_tensor *out);
+/* 0 when `path` is an .npy array (taken at its own size) or `size` is known (> 0); else
+ * prints that a photo needs the model's image size (--image-size or --config) and returns
+ * CLI_EXIT_USAGE. */
+int cli_check_photo_size(const char *path, int size);
 /* Images for a loss or an edit: as cli_read_photo (al may be NULL: never aligned), then checked to be float32 (N, 3, H, W),
  * of `like`'s shape unless like is NULL. On failure prints "diffclip: PATH: what is wrong"
  * and returns CLI_EXIT_FAILURE (*out is then empty); else 0. */

@@ -1,22 +1,40 @@
 /* What the diffusion commands share: model loading and the progress display. */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "args.h"
 #include "cli.h"
 
-dc_model *cli_load_model(const char *path, const cli_compute *compute, int head_channels)
+dc_model *cli_load_model(const char *path, const cli_compute *compute,
+                         const cli_model_args *args)
 {
     dc_model_options o;
     dc_model_options_init(&o, DC_MODEL_OPTIONS_VERSION);
     o.device = compute->device;
-    o.head_channels = head_channels;
+    o.head_channels = args->head_channels;
+    o.image_size = args->image_size;
+    o.config_path = args->config;
     dc_model *model = NULL;
     if (dc_model_load(&model, path, &o) != DC_OK) {
         cli_library_error();
         return NULL;
     }
+    dc_model_config c = {.version = DC_MODEL_CONFIG_VERSION};
+    if (dc_model_get_config(model, &c) == DC_OK)
+        for (const char *line = c.warnings; line && *line;) {
+            const char *end = strchr(line, '\n');
+            int length = end ? (int)(end - line) : (int)strlen(line);
+            fprintf(stderr, "diffclip: warning: %.*s\n", length, line);
+            line += length + (end != NULL);
+        }
     return model;
+}
+
+int cli_model_image_size(const dc_model *model)
+{
+    dc_model_info info;
+    return dc_model_get_info(model, &info) == DC_OK ? info.image_size : 0;
 }
 
 static int progress_shown;

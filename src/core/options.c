@@ -20,7 +20,7 @@
                                     sizeof(type)}
 
 LAYOUT(api_model_options, dc_model_options, DC_MODEL_OPTIONS_VERSION, DC_MODEL_OPTIONS_INIT,
-       END_OF(dc_model_options, head_channels));
+       END_OF(dc_model_options, head_channels), END_OF(dc_model_options, config_path));
 LAYOUT(api_diffusion_options_layout, dc_diffusion_options, DC_DIFFUSION_OPTIONS_VERSION,
        DC_DIFFUSION_OPTIONS_INIT, END_OF(dc_diffusion_options, progress_user));
 LAYOUT(api_edit_options, dc_edit_options, DC_EDIT_OPTIONS_VERSION, DC_EDIT_OPTIONS_INIT,
@@ -34,6 +34,12 @@ LAYOUT(api_finetune_options, dc_finetune_options, DC_FINETUNE_OPTIONS_VERSION,
 LAYOUT(api_face_descriptor_options, dc_face_descriptor_options,
        DC_FACE_DESCRIPTOR_OPTIONS_VERSION, DC_FACE_DESCRIPTOR_OPTIONS_INIT,
        END_OF(dc_face_descriptor_options, device));
+/* Not options but filled in for the caller (dc_model_get_config): written only up to the
+ * caller's version, like options. */
+#define MODEL_CONFIG_EMPTY                                                                  \
+    {DC_MODEL_CONFIG_VERSION, 0, DC_SIZE_UNKNOWN, NULL, DC_VAR_FIXEDSMALL, 0, 0.0, 0.0, NULL}
+LAYOUT(api_model_config_layout, dc_model_config, DC_MODEL_CONFIG_VERSION, MODEL_CONFIG_EMPTY,
+       END_OF(dc_model_config, warnings));
 LAYOUT(api_face_aligner_options, dc_face_aligner_options, DC_FACE_ALIGNER_OPTIONS_VERSION,
        DC_FACE_ALIGNER_OPTIONS_INIT, END_OF(dc_face_aligner_options, max_detect_pixels));
 

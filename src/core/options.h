@@ -19,7 +19,7 @@ typedef struct api_options_layout {
 
 extern const api_options_layout api_model_options, api_diffusion_options_layout,
     api_edit_options, api_clip_options, api_idnet_options, api_finetune_options,
-    api_face_descriptor_options, api_face_aligner_options;
+    api_face_descriptor_options, api_face_aligner_options, api_model_config_layout;
 
 /* dc_*_options_init: the defaults of `version`'s fields, and its number. DC_EINVAL (nothing
  * written) for NULL or a version 0 or above the current one. */

@@ -139,8 +139,10 @@ static int report_step(void *user, const ft_step_report *r)
 static int load_batch(ft_run *run, size_t first, size_t count, ct_tensor **x0,
                       ct_tensor **x_lat)
 {
-    int64_t c = run->channels, s = run->size;
-    size_t per_image = (size_t)(c * s * s);
+    int32_t h, w;
+    latent_cache_size(run->cache, &h, &w);
+    int64_t c = run->channels;
+    size_t per_image = (size_t)c * (size_t)h * (size_t)w;
     float *buffers = malloc(2 * count * per_image * sizeof *buffers);
     if (!buffers)
         return dci_err(DC_ENOMEM, "fine-tuning: out of memory for a batch");
@@ -152,7 +154,7 @@ static int load_batch(ft_run *run, size_t first, size_t count, ct_tensor **x0,
         status = latent_cache_get(run->cache, entry, x0s + k * per_image, NULL,
                                   lats + k * per_image);
     }
-    int64_t shape[4] = {(int64_t)count, c, s, s};
+    int64_t shape[4] = {(int64_t)count, c, h, w};
     int device = nn_unet_device(run->model);
     if (status == DC_OK)
         status = ct_from_host(x0, x0s, DC_FLOAT32, 4, shape, device);

@@ -16,7 +16,7 @@ typedef struct ft_run {
     const nn_unet *base;
     const char *base_fingerprint;        /* LATENT_CACHE_FINGERPRINT_SIZE, NUL-terminated */
     const latent_cache *cache;           /* the training images' latents */
-    int64_t channels, size;              /* of the cache's images */
+    int64_t channels;                    /* of the cache's images; their size is the file's */
     const dc_finetune_options *options;  /* checked; indices below the cache's count */
     ft_trainer *trainer;                 /* over model */
     /* the run in progress */

@@ -354,23 +354,78 @@ static int build_index(unet_loader *L)
     return DC_OK;
 }
 
-static void finish_info(nn_unet *m, const nn_unet_options *opts)
+/* guided-diffusion's model_defaults / create_model: the channel multipliers of each image
+ * size it supports. */
+static const struct {
+    int size, levels;
+    double mult[7];
+} ADM_DEFAULT_MULT[] = {
+    {512, 7, {0.5, 1, 1, 2, 2, 4, 4}},
+    {256, 6, {1, 1, 2, 2, 4, 4}},
+    {128, 5, {1, 1, 2, 3, 4}},
+    {64, 4, {1, 2, 3, 4}},
+};
+
+int nn_unet_weights_image_size(const nn_unet_info *info)
+{
+    if (info->kind == NN_UNET_DDPM) {
+        /* Every published DDPM config (CelebA-HQ, LSUN, CIFAR-10) has attention at 16 x 16
+         * only, so one attention level places the image size. */
+        int level = -1, count = 0;
+        for (int l = 0; l < info->levels; l++)
+            if (info->attention[l]) {
+                level = l;
+                count++;
+            }
+        return count == 1 ? 16 << level : 0;
+    }
+    for (size_t i = 0; i < sizeof ADM_DEFAULT_MULT / sizeof *ADM_DEFAULT_MULT; i++) {
+        int same = ADM_DEFAULT_MULT[i].levels == info->levels;
+        for (int l = 0; same && l < info->levels; l++)
+            same = info->channel_mult[l] == ADM_DEFAULT_MULT[i].mult[l];
+        if (same)
+            return ADM_DEFAULT_MULT[i].size;
+    }
+    return 0;
+}
+
+int nn_unet_check_image_size(const nn_unet_info *info, int size, const char *label)
+{
+    int factor = 1 << (info->levels - 1);
+    if (size < factor || size % factor || size > 16384)
+        return dci_err(DC_EINVAL, "%s: image size %d does not suit this UNet: %d levels need a "
+                       "multiple of %d", label, size, info->levels, factor);
+    return DC_OK;
+}
+
+static void set_image_size(nn_unet *m, int size)
+{
+    nn_unet_info *info = &m->info;
+    info->image_size = size;
+    info->attention_count = 0;
+    for (int l = 0; size > 0 && l < info->levels; l++)
+        if (info->attention[l])
+            info->attention_resolutions[info->attention_count++] = size >> l;
+}
+
+static int finish_info(nn_unet *m, const nn_unet_options *opts, const char *label)
 {
     nn_unet_info *info = &m->info;
     info->tensor_count = m->count;
     info->param_count = 0;
     for (size_t i = 0; i < m->count; i++)
         info->param_count += ct_numel(m->tensors[i]);
-    info->image_size = opts && opts->image_size > 0 ? opts->image_size
-                                                     : 8 << (info->levels - 1);
-    info->attention_count = 0;
-    for (int l = 0; l < info->levels; l++) {
+    for (int l = 0; l < info->levels; l++)
         info->channel_mult[l] = (double)info->level_channels[l] / info->base_channels;
-        if (info->attention[l])
-            info->attention_resolutions[info->attention_count++] = info->image_size >> l;
-    }
     info->learn_sigma = info->out_channels == 2 * info->in_channels;
+    info->image_size = opts && opts->image_size > 0 ? opts->image_size
+                                                     : nn_unet_weights_image_size(info);
+    if (info->image_size)
+        DCI_TRY(nn_unet_check_image_size(info, info->image_size, label));
+    set_image_size(m, info->image_size);
+    return DC_OK;
 }
+
 
 int nn_unet_load(nn_unet **out, const io_state_dict *sd, const char *label, int device,
                  dc_dtype dtype, const nn_unet_options *opts)
@@ -424,11 +479,12 @@ int nn_unet_load(nn_unet **out, const io_state_dict *sd, const char *label, int 
                              m->names[i], kind_name(m->info.kind));
     free(L.sorted);
     free(L.used);
+    if (status == DC_OK)
+        status = finish_info(m, opts, label);
     if (status != DC_OK) {
         nn_unet_free(m);
         return status;
     }
-    finish_info(m, opts);
     *out = m;
     return DC_OK;
 }

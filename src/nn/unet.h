@@ -38,14 +38,16 @@ typedef struct nn_unet_info {
     int num_res_blocks;              /* per level on the way down (one more on the way up) */
     int attention[NN_UNET_MAX_LEVELS];         /* 1 where the level has attention blocks */
     int attention_resolutions[NN_UNET_MAX_LEVELS]; /* image_size >> level, for those levels */
-    int attention_count;             /* entries of attention_resolutions */
+    int attention_count;             /* entries of attention_resolutions (0 without a size) */
     int head_channels;               /* ADM: channels per head, or 0 with fixed num_heads */
     int num_heads;                   /* ADM with head_channels 0; DDPM: 1 */
     int learn_sigma;                 /* out_channels == 2 * in_channels */
     int scale_shift;                 /* ADM use_scale_shift_norm */
     int resblock_updown;             /* ADM: resampling inside res blocks (else convs) */
     int has_label_emb;               /* ADM class embedding: loaded, unused (as the reference) */
-    int image_size;                  /* nominal input size (the network is convolutional) */
+    /* The size it was trained at (the network is convolutional: inputs may have any multiple
+     * of 2^(levels-1)); 0 when neither the options nor the weights tell. */
+    int image_size;
     int64_t param_count;             /* scalars over all tensors */
     size_t tensor_count;
 } nn_unet_info;
@@ -56,9 +58,19 @@ typedef struct nn_unet_options {
      * head count `num_heads` (guided-diffusion's num_head_channels = -1). */
     int head_channels;
     int num_heads;
-    /* Nominal image size; 0 means 8 * 2^(levels - 1) (true of all published models). */
+    /* Nominal image size (a multiple of 2^(levels-1)); 0: what the weights tell
+     * (nn_unet_weights_image_size), possibly nothing. */
     int image_size;
 } nn_unet_options;
+
+/* The image size the architecture determines, or 0: a DDPM UNet with exactly one attention
+ * level l trained at 16 << l (attention at 16 x 16, as every published DDPM config); an ADM
+ * UNet whose channel multipliers are guided-diffusion's model_defaults for 512, 256, 128
+ * or 64. */
+int nn_unet_weights_image_size(const nn_unet_info *info);
+/* DC_OK when `size` is a positive multiple of 2^(levels-1) (at most 16384); DC_EINVAL naming
+ * label otherwise. */
+int nn_unet_check_image_size(const nn_unet_info *info, int size, const char *label);
 
 /* Builds a UNet from `sd` on `device` with weights converted to `dtype` (a floating type).
  * `label` names the file in error messages; opts may be NULL. DC_EFORMAT names the first

@@ -497,6 +497,25 @@ static void tfjs_seeds(const char *faceapi)
     }
 }
 
+/* What the published configs do not hold: block sequences, comments, anchors and aliases,
+ * tags, nesting, quoting styles. */
+static void yaml_seeds(void)
+{
+    static const struct {
+        const char *name, *text;
+    } seeds[] = {
+        {"block.yml", "# c\ndata:\n  image_size: 64 # x\nmodel:\n  ch_mult:\n    - 1\n"
+                      "    - 2\n  var_type: 'fixedlarge'\n  attn_resolutions: []\n"},
+        {"aliases.yml", "a: &a [1, 2]\nb: *a\nc: {<<: *a}\n"},
+        {"tags.yml", "x: !!str 1\ny: !custom [1]\n"},
+        {"nested.yml", "a: [[[[{b: [1, {c: d}]}]]]]\n"},
+        {"quotes.yml", "data:\n  dataset: \"a\\tb\\u00e9\"\n  category: |\n    line\n"},
+        {"documents.yml", "---\na: 1\n...\n---\nb: 2\n"},
+    };
+    for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++)
+        write_bytes("yaml", seeds[i].name, seeds[i].text, strlen(seeds[i].text));
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5) {
@@ -520,5 +539,6 @@ int main(int argc, char **argv)
     checkpoint_seeds();
     pickle_seeds(argv[3]);
     tfjs_seeds(argv[4]);
+    yaml_seeds();
     return failures ? 1 : 0;
 }

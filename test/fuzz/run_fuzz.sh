@@ -59,6 +59,7 @@ if [ -f /usr/share/dlib/shape_predictor_68_face_landmarks.dat ]; then
     head -c 20000 /usr/share/dlib/shape_predictor_68_face_landmarks.dat >"$build/seeds/predictor/debian_head.dat"
 fi
 copy_golden tokenize 'strings.json'
+mkdir -p "$build/seeds/yaml" && cp test/configs/*.yml "$build/seeds/yaml/"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}

@@ -8,8 +8,10 @@ TEST(adm_checkpoint_matches_golden)
     char dir[1024];
     if (!golden_case("adm_unet", dir, sizeof dir))
         return;
-    /* case.json: num_head_channels 16, which shapes cannot tell (published models use 64). */
-    nn_unet_options opts = {.head_channels = 16};
+    /* case.json: num_head_channels 16, which shapes cannot tell (published models use 64),
+     * and image_size 32, which channel_mult 1,2,2 (none of guided-diffusion's defaults)
+     * does not tell either. */
+    nn_unet_options opts = {.head_channels = 16, .image_size = 32};
     nn_unet *m = NULL;
     CHECK_OK(load_golden_unet(dir, "model.pt", &opts, &m));
     const nn_unet_info *info = nn_unet_get_info(m);

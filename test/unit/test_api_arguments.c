@@ -373,7 +373,7 @@ static void check_refused_options(options_fn fn, void *ctx, int generating)
     o.version = 999;
     EXPECT(fn(ctx, &o), DC_EINVAL);
     o = quick_options();
-    o.t0 = o.num_timesteps;                           /* t0 >= T */
+    o.t0 = 1000;                                      /* t0 >= T */
     EXPECT(fn(ctx, &o), DC_EINVAL);
     CHECK(strstr(dc_last_error(), "t0") != NULL);
     o.t0 = 5000;
@@ -411,10 +411,10 @@ static void check_refused_options(options_fn fn, void *ctx, int generating)
     o = quick_options();
     o.num_timesteps = 1;
     EXPECT(fn(ctx, &o), DC_EINVAL);
-    o.num_timesteps = 0;
+    o.num_timesteps = -5;                             /* 0 is the model's */
     EXPECT(fn(ctx, &o), DC_EINVAL);
     o = quick_options();
-    o.beta_start = 0;
+    o.beta_start = -1e-4;
     EXPECT(fn(ctx, &o), DC_EINVAL);
     o.beta_start = 0.03;                              /* above beta_end */
     EXPECT(fn(ctx, &o), DC_EINVAL);
@@ -478,7 +478,7 @@ TEST(invert_and_generate_arguments)
         return;
     CHECK(ctx.out.data == NULL);                      /* no result on failure */
     /* the boundaries are accepted: t0 = T - 1 with the fewest steps */
-    o.t0 = o.num_timesteps - 1;
+    o.t0 = 999;
     o.steps = 2;
     CHECK_OK(dc_invert(m, &x, &o, &out));
     dc_tensor_free(&out);
@@ -580,7 +580,7 @@ TEST(latent_cache_arguments)
     bad.version = 999;
     EXPECT(dc_latent_cache_open(&c, path, m, &bad, 2), DC_EINVAL);
     bad = o;
-    bad.t0 = bad.num_timesteps;
+    bad.t0 = 1000;
     EXPECT(dc_latent_cache_open(&c, path, m, &bad, 2), DC_EINVAL);
     bad.t0 = 0;
     EXPECT(dc_latent_cache_open(&c, path, m, &bad, 2), DC_EINVAL);
@@ -599,7 +599,7 @@ TEST(latent_cache_arguments)
     EXPECT(dc_latent_cache_add(NULL, &x0, &index), DC_EINVAL);
     EXPECT(dc_latent_cache_add(c, NULL, &index), DC_EINVAL);
     EXPECT(dc_latent_cache_add(c, &x0, NULL), DC_EINVAL);
-    dc_tensor wrong[] = {images(2, 3, SIDE, SIDE), images(1, 3, 16, 16),
+    dc_tensor wrong[] = {images(2, 3, SIDE, SIDE), images(1, 3, 15, 15),
                          images(1, 4, SIDE, SIDE), images(0, 3, SIDE, SIDE), x0, x0};
     wrong[4].data = NULL;
     wrong[5].dtype = DC_FLOAT64;
@@ -704,7 +704,7 @@ TEST(sampler_arguments)
     dc_tensor four = images(1, 4, SIDE, SIDE), odd = images(1, 3, 30, 30);
     EXPECT(dc_sampler_generate(s, &four, &o, &out), DC_EINVAL);
     EXPECT(dc_sampler_generate(s, &odd, &o, &out), DC_EINVAL);
-    o.t0 = o.num_timesteps;
+    o.t0 = 1000;
     EXPECT(dc_sampler_generate(s, &lat, &o, &out), DC_EINVAL);
     o = quick_options();
     o.steps = 1;

@@ -80,11 +80,18 @@ TEST(cli_inspect_model_prints_the_inferred_architecture)
     char dir[1024], args[2048], out[8192];
     if (!golden_case("adm_unet", dir, sizeof dir))
         return;
+    /* channel_mult 1,2,2 is none of guided-diffusion's defaults: the size is not known, and
+     * attention can only be placed by level */
     snprintf(args, sizeof args, "inspect --model --head-channels 16 '%s/model.pt'", dir);
     CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
     CHECK(strstr(out, "family adm") && strstr(out, "out_channels 6") &&
-          strstr(out, "channel_mult 1,2,2") && strstr(out, "attention_resolutions 16,8") &&
-          strstr(out, "head_channels 16"));
+          strstr(out, "channel_mult 1,2,2") && strstr(out, "attention_levels 1,2") &&
+          strstr(out, "head_channels 16") && strstr(out, "image_size unknown"));
+    snprintf(args, sizeof args,
+             "inspect --model --head-channels 16 --image-size 32 '%s/model.pt'", dir);
+    CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
+    CHECK(strstr(out, "image_size 32 (from the image-size option)") &&
+          strstr(out, "attention_resolutions 16,8"));
 }
 
 TEST(cli_diffusion_usage_and_file_errors)

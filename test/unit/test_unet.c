@@ -185,7 +185,8 @@ TEST(adm_architecture_is_inferred)
     CHECK(info->attention[0] && !info->attention[1] && info->attention[2]);
     CHECK(info->scale_shift && info->resblock_updown && info->has_label_emb);
     CHECK(info->head_channels == 32);
-    CHECK(info->image_size == 32 && info->attention_resolutions[1] == 8);
+    /* channel_mult 1,1,2 is none of guided-diffusion's defaults: the size is not known */
+    CHECK(info->image_size == 0 && info->attention_count == 0);
     CHECK(info->param_count == sd_params(&b.sd));
     /* label_emb is kept, under its name, for a state dict that round-trips. */
     int found = 0;
@@ -439,4 +440,35 @@ TEST(bad_arguments_are_refused)
     CHECK(strstr(dc_last_error(), "pool") != NULL);
     nn_unet_free(NULL);
     free_builder(&b);
+}
+
+/* Without a config: guided-diffusion's model_defaults channel multipliers name the image
+ * size (64: 1,2,3,4); a DDPM UNet's single attention level is 16 x 16. */
+TEST(image_size_from_the_weights)
+{
+    adm_config c = {.mc = 32, .out_ch = 6, .levels = 4, .nrb = 1, .scale_shift = 1,
+                    .updown = 1, .mult = {1, 2, 3, 4}, .attn = {0, 0, 1, 0}};
+    sd_builder b = {.rng = 5};
+    build_adm(&b, &c);
+    nn_unet_options o = {.head_channels = 32};
+    nn_unet *m = NULL;
+    CHECK_OK(nn_unet_load(&m, &b.sd, "synthetic", CT_CPU, DC_FLOAT32, &o));
+    const nn_unet_info *info = nn_unet_get_info(m);
+    int size = info->image_size, attn = info->attention_resolutions[0];
+    nn_unet_free(m);
+    free_builder(&b);
+    CHECK(size == 64 && attn == 16);
+    ddpm_config d = {.ch = 32, .out_ch = 3, .levels = 3, .nrb = 1, .mult = {1, 2, 2},
+                     .attn = {0, 0, 1}};
+    sd_builder db = {.rng = 6};
+    build_ddpm(&db, &d);
+    CHECK_OK(nn_unet_load(&m, &db.sd, "synthetic", CT_CPU, DC_FLOAT32, NULL));
+    size = nn_unet_get_info(m)->image_size;
+    nn_unet_free(m);
+    /* an explicit size must suit the levels */
+    nn_unet_options bad = {.image_size = 34};
+    int status = nn_unet_load(&m, &db.sd, "synthetic", CT_CPU, DC_FLOAT32, &bad);
+    free_builder(&db);
+    CHECK(size == 64);
+    CHECK(status == DC_EINVAL && strstr(dc_last_error(), "multiple of 4"));
 }

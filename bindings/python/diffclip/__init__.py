@@ -22,14 +22,14 @@ from ._finetune import (DatasetPreset, EditPreset, Finetuner, dataset_preset, da
 from ._files import (image_to_tensor, read_image, read_npy, tensor_to_image, write_image,
                      write_npy)
 from ._handle import Progress
-from ._model import (ImageMetrics, LatentCache, Model, ModelInfo, add_noise, compare_images,
-                     diffusion_options)
+from ._model import (ImageMetrics, LatentCache, Model, ModelConfig, ModelInfo, add_noise,
+                     compare_images, diffusion_options)
 from ._runtime import (cuda_available, dtype_name, dtype_size, get_num_threads, last_error,
                        set_num_threads, status_name, version)
 from ._sampler import Sampler, edit_options
 from ._tokenizer import Tokenizer
 from ._types import (CheckpointFormat, ClipLossForm, Container, DType, GradMode, ModelFamily,
-                     Sampling, Status)
+                     Sampling, SizeSource, Status, VarType)
 
 __version__ = "0.1.0"
 
@@ -46,9 +46,9 @@ __all__ = [
     # constants, records and enums
     "FACE_DEFAULT_PREDICTOR", "FACE_DESCRIPTOR_SIZE", "FACE_INPUT_SIZE", "FACE_LANDMARK_COUNT",
     "FACE_SAME_PERSON_DISTANCE", "Face",
-    "ClipLoss", "DatasetPreset", "EditPreset", "IdLoss", "ImageMetrics", "ModelInfo",
-    "Progress", "CheckpointFormat", "ClipLossForm", "Container", "DType", "GradMode",
-    "ModelFamily", "Sampling", "Status",
+    "ClipLoss", "DatasetPreset", "EditPreset", "IdLoss", "ImageMetrics", "ModelConfig",
+    "ModelInfo", "Progress", "CheckpointFormat", "ClipLossForm", "Container", "DType",
+    "GradMode", "ModelFamily", "Sampling", "SizeSource", "Status", "VarType",
     # errors
     "DiffclipError", "InvalidArgumentError", "FileIOError", "FormatError",
     "OutOfMemoryError", "DeviceError", "CancelledError", "InternalError", "NotFoundError",

@@ -20,7 +20,7 @@ from ._types import (DC_VERSION_MAJOR, DC_VERSION_NUMBER, DC_VERSION_STRING, dc_
                      dc_dataset_preset, dc_diffusion_options, dc_edit_options, dc_edit_preset,
                      dc_face, dc_face_aligner_options, dc_face_box, dc_face_descriptor_options,
                      dc_finetune_options, dc_idnet_options, dc_image, dc_image_metrics,
-                     dc_model_info, dc_model_options, dc_named_tensor, dc_tensor)
+                     dc_model_config, dc_model_info, dc_model_options, dc_named_tensor, dc_tensor)
 
 SONAME = "libdiffclip.so.%d" % DC_VERSION_MAJOR
 
@@ -73,6 +73,7 @@ FUNCTIONS = {
     "dc_model_load": (c_int, (_out_handle, c_char_p, POINTER(dc_model_options))),
     "dc_model_free": (None, (_handle,)),
     "dc_model_get_info": (c_int, (_handle, POINTER(dc_model_info))),
+    "dc_model_get_config": (c_int, (_handle, POINTER(dc_model_config))),
     "dc_model_describe": (c_int, (_handle, POINTER(c_char), c_size_t)),
     "dc_model_eps": (c_int, (_handle, _tensor, _tensor, _tensor)),
     # diffusion

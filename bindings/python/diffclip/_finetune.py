@@ -17,7 +17,8 @@ __all__ = ["DatasetPreset", "EditPreset", "Finetuner", "dataset_preset", "datase
 class DatasetPreset(Record):
     """The published README's settings for a released base model: name, description,
     model_file, image_size, t0, inv_steps, train_steps, test_steps, learning_rate, lr_gamma,
-    epochs, images, clip_weight, l1_weight, id_weight, grad_mode."""
+    epochs, images, clip_weight, l1_weight, id_weight, grad_mode, config_file (its published
+    YAML config, "celeba.yml", ...)."""
 
 
 class EditPreset(Record):

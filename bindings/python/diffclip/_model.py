@@ -7,11 +7,12 @@ from ._arrays import TensorIn, take_tensor, take_tensors, tensor_ref
 from ._ffi import check, lib
 from ._handle import (Handle, Record, attach_progress, c_path, call_with_progress,
                       enum_value, finish, make_options)
-from ._types import (DC_DIFFUSION_OPTIONS_VERSION, DC_MODEL_OPTIONS_VERSION, DType,
-                     ModelFamily, dc_diffusion_options, dc_image_metrics, dc_model_info,
+from ._types import (DC_DIFFUSION_OPTIONS_VERSION, DC_MODEL_CONFIG_VERSION,
+                     DC_MODEL_OPTIONS_VERSION, DType, ModelFamily, SizeSource, VarType,
+                     dc_diffusion_options, dc_image_metrics, dc_model_config, dc_model_info,
                      dc_model_options, dc_tensor)
 
-__all__ = ["Model", "ModelInfo", "ImageMetrics", "LatentCache", "add_noise",
+__all__ = ["Model", "ModelInfo", "ModelConfig", "ImageMetrics", "LatentCache", "add_noise",
            "compare_images", "diffusion_options"]
 
 _F32 = DType.FLOAT32
@@ -22,6 +23,12 @@ class ModelInfo(Record):
     level."""
 
 
+class ModelConfig(Record):
+    """What dc_model_get_config reports: image_size (0: unknown), image_size_source
+    (SizeSource), config_path (str or None), var_type (VarType), num_timesteps, beta_start,
+    beta_end, warnings (str, lines)."""
+
+
 class ImageMetrics(Record):
     """mae and psnr (dB) on [0, 1], ssim."""
 
@@ -29,7 +36,8 @@ class ImageMetrics(Record):
 def diffusion_options(t0=None, steps=None, sampling=None, eta=None, seed=None,
                       num_timesteps=None, beta_start=None, beta_end=None):
     """A dc_diffusion_options from its defaults (t0 500, steps 40, DDIM, eta 0, seed 1234,
-    T 1000, betas 1e-4..0.02) and the values given."""
+    the schedule 0: the model's, from its config, else T 1000, betas 1e-4..0.02) and the
+    values given."""
     if sampling is not None:
         sampling = enum_value("dc_sampling", sampling)
     return make_options(dc_diffusion_options, "dc_diffusion_options_init",
@@ -43,16 +51,21 @@ class Model(Handle):
     inferred from the weights.
 
     device: "cpu", "cuda", "cuda:N" or "auto" (default); dtype: "float32" (default),
-    "float16" or "bfloat16"; image_size and head_channels: 0 or None to infer."""
+    "float16" or "bfloat16"; image_size and head_channels: 0 or None to infer (the image
+    size from the config, else the weights, else unknown); config: the model's published
+    YAML config (celeba.yml, ...), which gives the image size, var_type and schedule and is
+    checked against the weights."""
 
     _free = "dc_model_free"
 
-    def __init__(self, path, device=None, dtype=None, image_size=None, head_channels=None):
+    def __init__(self, path, device=None, dtype=None, image_size=None, head_channels=None,
+                 config=None):
         super().__init__()
         options = make_options(dc_model_options, "dc_model_options_init",
                                DC_MODEL_OPTIONS_VERSION, device=device,
                                dtype=None if dtype is None else enum_value("dc_dtype", dtype),
-                               image_size=image_size, head_channels=head_channels)
+                               image_size=image_size, head_channels=head_channels,
+                               config_path=None if config is None else c_path(config))
         self._open("dc_model_load", c_path(path), byref(options))
 
     @classmethod
@@ -88,6 +101,17 @@ class Model(Handle):
         fields["channel_mult"] = fields["channel_mult"][:raw.levels]
         fields["attention_levels"] = fields["attention_levels"][:raw.levels]
         return ModelInfo(**fields)
+
+    @property
+    def config(self):
+        """Where the image size came from, var_type and the schedule (ModelConfig)."""
+        raw = dc_model_config(version=DC_MODEL_CONFIG_VERSION)
+        with self._use() as p:
+            check(lib().dc_model_get_config(p, byref(raw)))
+        fields = Record.of(raw).__dict__
+        fields["image_size_source"] = SizeSource(raw.image_size_source)
+        fields["var_type"] = VarType(raw.var_type)
+        return ModelConfig(**fields)
 
     def describe(self):
         """A human-readable description of the inferred architecture."""

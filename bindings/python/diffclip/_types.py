@@ -16,7 +16,8 @@ DC_VERSION_STRING = "0.2.0"
 DC_VERSION_NUMBER = 200
 DC_MAX_DIMS = 8
 DC_MAX_LEVELS = 12
-DC_MODEL_OPTIONS_VERSION = 1
+DC_MODEL_OPTIONS_VERSION = 2
+DC_MODEL_CONFIG_VERSION = 1
 DC_PROGRESS_VERSION = 1
 DC_DIFFUSION_OPTIONS_VERSION = 1
 DC_CLIP_OPTIONS_VERSION = 1
@@ -84,6 +85,18 @@ class ModelFamily(_CEnum):
     ADM = 1
 
 
+class SizeSource(_CEnum):
+    UNKNOWN = 0
+    WEIGHTS = 1
+    CONFIG = 2
+    OPTION = 3
+
+
+class VarType(_CEnum):
+    FIXEDSMALL = 0
+    FIXEDLARGE = 1
+
+
 class Sampling(_CEnum):
     DDIM = 0
     DDPM = 1
@@ -106,6 +119,8 @@ C_ENUMS = {
     "dc_container": (Container, "DC_CONTAINER_"),
     "dc_checkpoint_format": (CheckpointFormat, "DC_FORMAT_"),
     "dc_model_family": (ModelFamily, "DC_MODEL_"),
+    "dc_size_source": (SizeSource, "DC_SIZE_"),
+    "dc_var_type": (VarType, "DC_VAR_"),
     "dc_sampling": (Sampling, "DC_SAMPLING_"),
     "dc_clip_loss_form": (ClipLossForm, "DC_CLIP_LOSS_"),
     "dc_grad_mode": (GradMode, "DC_GRAD_"),
@@ -134,7 +149,14 @@ class dc_named_tensor(Structure):
 
 class dc_model_options(Structure):
     _fields_ = [("version", c_uint), ("device", c_char_p), ("dtype", c_int),
-                ("image_size", c_int), ("head_channels", c_int)]
+                ("image_size", c_int), ("head_channels", c_int),
+                ("config_path", c_char_p)]                      # version 2
+
+
+class dc_model_config(Structure):
+    _fields_ = [("version", c_uint), ("image_size", c_int), ("image_size_source", c_int),
+                ("config_path", c_char_p), ("var_type", c_int), ("num_timesteps", c_int),
+                ("beta_start", c_double), ("beta_end", c_double), ("warnings", c_char_p)]
 
 
 class dc_model_info(Structure):
@@ -203,7 +225,7 @@ class dc_dataset_preset(Structure):
                 ("train_steps", c_int), ("test_steps", c_int), ("learning_rate", c_double),
                 ("lr_gamma", c_double), ("epochs", c_int), ("images", c_int),
                 ("clip_weight", c_double), ("l1_weight", c_double), ("id_weight", c_double),
-                ("grad_mode", c_int)]
+                ("grad_mode", c_int), ("config_file", c_char_p)]
 
 
 class dc_edit_preset(Structure):
@@ -230,7 +252,8 @@ class dc_face_aligner_options(Structure):
 
 
 STRUCTS = {cls.__name__: cls for cls in (
-    dc_tensor, dc_image, dc_named_tensor, dc_model_options, dc_model_info, dc_progress,
+    dc_tensor, dc_image, dc_named_tensor, dc_model_options, dc_model_info, dc_model_config,
+    dc_progress,
     dc_diffusion_options, dc_image_metrics, dc_edit_options, dc_clip_options, dc_idnet_options,
     dc_finetune_options, dc_dataset_preset, dc_edit_preset, dc_face_box,
     dc_face_descriptor_options, dc_face, dc_face_aligner_options)}

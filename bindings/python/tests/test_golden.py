@@ -51,6 +51,37 @@ class DdpmGolden(TestCase):
             self.assertGreater(info.parameters, 100000)
             self.assertIn("32", model.describe())
 
+    def test_config(self):
+        support.needs("dc_model_get_config")
+        import tempfile
+        model_path = os.path.join(self.dir, "model.pt")
+        with tempfile.TemporaryDirectory() as tmp:
+            good, bad = os.path.join(tmp, "mine.yml"), os.path.join(tmp, "bad.yml")
+            with open(good, "w") as f:
+                f.write("data:\n    image_size: 32\nmodel:\n    ch: 32\n"
+                        "    ch_mult: [1, 2, 2]\n    num_res_blocks: 1\n"
+                        "    attn_resolutions: [16, ]\n    var_type: fixedlarge\n"
+                        "diffusion:\n    beta_schedule: cosine\n    beta_end: 0.015\n")
+            with open(bad, "w") as f:
+                f.write("model:\n    ch: 128\n")
+            with diffclip.Model(model_path, device="cpu", config=good) as model, \
+                    diffclip.Model(model_path, device="cpu") as plain:
+                c = model.config
+                self.assertEqual((c.image_size, c.image_size_source, c.var_type, c.config_path,
+                                  c.num_timesteps, c.beta_end),
+                                 (32, diffclip.SizeSource.CONFIG, diffclip.VarType.FIXEDLARGE,
+                                  good, 1000, 0.015))
+                self.assertIn("cosine", c.warnings)
+                self.assertEqual(plain.config.image_size_source, diffclip.SizeSource.WEIGHTS)
+                x0 = self.npy("x0.npy")
+                self.assertNotEqual(flat(model.invert(x0, t0=300, steps=3)),
+                                    flat(plain.invert(x0, t0=300, steps=3)))
+                self.assertEqual(flat(model.invert(x0, t0=300, steps=3)),
+                                 flat(plain.invert(x0, t0=300, steps=3, beta_end=0.015)))
+            with self.assertRaises(diffclip.FormatError) as raised:
+                diffclip.Model(model_path, device="cpu", config=bad)
+            self.assertIn("model.ch is 128, but the weights have 32", str(raised.exception))
+
     def test_inversion_and_generation(self):
         support.needs("dc_invert")
         with diffclip.Model(os.path.join(self.dir, "model.pt"), device="cpu") as model:

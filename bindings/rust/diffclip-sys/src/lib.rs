@@ -17,7 +17,8 @@ pub const DC_VERSION_STRING: &str = "0.2.0";
 pub const DC_VERSION_NUMBER: c_uint = 200;
 pub const DC_MAX_DIMS: usize = 8;
 pub const DC_MAX_LEVELS: usize = 12;
-pub const DC_MODEL_OPTIONS_VERSION: c_uint = 1;
+pub const DC_MODEL_OPTIONS_VERSION: c_uint = 2;
+pub const DC_MODEL_CONFIG_VERSION: c_uint = 1;
 pub const DC_PROGRESS_VERSION: c_uint = 1;
 pub const DC_DIFFUSION_OPTIONS_VERSION: c_uint = 1;
 pub const DC_CLIP_OPTIONS_VERSION: c_uint = 1;
@@ -71,6 +72,16 @@ pub const DC_FORMAT_SAFETENSORS: dc_checkpoint_format = 2;
 pub type dc_model_family = c_int;
 pub const DC_MODEL_DDPM: dc_model_family = 0;
 pub const DC_MODEL_ADM: dc_model_family = 1;
+
+pub type dc_size_source = c_int;
+pub const DC_SIZE_UNKNOWN: dc_size_source = 0;
+pub const DC_SIZE_WEIGHTS: dc_size_source = 1;
+pub const DC_SIZE_CONFIG: dc_size_source = 2;
+pub const DC_SIZE_OPTION: dc_size_source = 3;
+
+pub type dc_var_type = c_int;
+pub const DC_VAR_FIXEDSMALL: dc_var_type = 0;
+pub const DC_VAR_FIXEDLARGE: dc_var_type = 1;
 
 pub type dc_sampling = c_int;
 pub const DC_SAMPLING_DDIM: dc_sampling = 0;
@@ -141,6 +152,22 @@ pub struct dc_model_options {
     pub dtype: dc_dtype,
     pub image_size: c_int,
     pub head_channels: c_int,
+    /// Version 2.
+    pub config_path: *const c_char,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct dc_model_config {
+    pub version: c_uint,
+    pub image_size: c_int,
+    pub image_size_source: dc_size_source,
+    pub config_path: *const c_char,
+    pub var_type: dc_var_type,
+    pub num_timesteps: c_int,
+    pub beta_start: f64,
+    pub beta_end: f64,
+    pub warnings: *const c_char,
 }
 
 #[repr(C)]
@@ -292,6 +319,7 @@ pub struct dc_dataset_preset {
     pub l1_weight: f64,
     pub id_weight: f64,
     pub grad_mode: dc_grad_mode,
+    pub config_file: *const c_char,
 }
 
 #[repr(C)]
@@ -404,6 +432,8 @@ extern "C" {
     ) -> dc_status;
     pub fn dc_model_free(model: *mut dc_model);
     pub fn dc_model_get_info(model: *const dc_model, info: *mut dc_model_info) -> dc_status;
+    pub fn dc_model_get_config(model: *const dc_model, config: *mut dc_model_config)
+        -> dc_status;
     pub fn dc_model_describe(model: *const dc_model, buf: *mut c_char, size: usize) -> dc_status;
     pub fn dc_model_eps(
         model: *mut dc_model,

@@ -73,6 +73,8 @@ pub struct DatasetPreset {
     pub l1_weight: f64,
     pub id_weight: f64,
     pub grad_mode: GradMode,
+    /// Its published YAML config ("celeba.yml", ...).
+    pub config_file: &'static str,
 }
 
 impl DatasetPreset {
@@ -96,6 +98,7 @@ impl DatasetPreset {
             l1_weight: p.l1_weight,
             id_weight: p.id_weight,
             grad_mode: GradMode::from_raw(p.grad_mode),
+            config_file: static_str(p.config_file),
         })
     }
 

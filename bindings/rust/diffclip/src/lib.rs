@@ -48,8 +48,8 @@ pub use face::{
 pub use finetune::{DatasetPreset, EditPreset, FinetuneOptions, Finetuner, GradMode};
 pub use image::{image_to_tensor, read_image, tensor_to_image, write_image, Image, ImageView};
 pub use model::{
-    add_noise, compare_images, DiffusionOptions, ImageMetrics, LatentCache, Model, ModelFamily,
-    ModelInfo, ModelOptions, Sampling,
+    add_noise, compare_images, DiffusionOptions, ImageMetrics, LatentCache, Model, ModelConfig,
+    ModelFamily, ModelInfo, ModelOptions, Sampling, SizeSource, VarType,
 };
 pub use progress::Progress;
 pub use sampler::{EditOptions, Sampler};

@@ -2,7 +2,7 @@
 use std::ffi::CStr;
 use std::marker::PhantomData;
 use std::os::raw::{c_char, c_int};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::ptr::{self, NonNull};
 
 use crate::error::{check, Result};
@@ -29,11 +29,50 @@ pub enum Sampling {
     Ddpm,
 }
 
+/// Where a model's image size came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SizeSource {
+    /// Nothing tells it: photos need [`ModelOptions::image_size`] or a config.
+    Unknown,
+    /// The architecture (DDPM attention at 16 x 16, ADM model_defaults).
+    Weights,
+    /// The config's data.image_size.
+    Config,
+    /// [`ModelOptions::image_size`].
+    Option,
+    /// A source this binding does not know (a newer library).
+    Other(i32),
+}
+
+/// The log-variance of DDPM sampling (the config's model.var_type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VarType {
+    FixedSmall,
+    FixedLarge,
+    Other(i32),
+}
+
+/// What a model's config (or its absence) decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    /// 0 when unknown.
+    pub image_size: i32,
+    pub image_size_source: SizeSource,
+    pub config_path: Option<String>,
+    pub var_type: VarType,
+    pub num_timesteps: i32,
+    pub beta_start: f64,
+    pub beta_end: f64,
+    /// Lines ending in '\n', or empty.
+    pub warnings: String,
+}
+
 /// How to load a model: defaults from dc_model_options_init, then the values set.
 #[derive(Debug, Clone)]
 pub struct ModelOptions {
     raw: sys::dc_model_options,
     device: Option<String>,
+    config: Option<PathBuf>,
 }
 
 impl ModelOptions {
@@ -41,7 +80,14 @@ impl ModelOptions {
         // SAFETY: plain data, filled by the library's initialiser.
         let mut raw = unsafe { std::mem::zeroed() };
         unsafe { sys::dc_model_options_init(&mut raw, sys::DC_MODEL_OPTIONS_VERSION) };
-        ModelOptions { raw, device: None }
+        ModelOptions { raw, device: None, config: None }
+    }
+
+    /// The model's published YAML config (celeba.yml, ...): its image size, var_type and
+    /// schedule, the model section checked against the weights.
+    pub fn config(mut self, path: impl AsRef<Path>) -> ModelOptions {
+        self.config = Some(path.as_ref().to_path_buf());
+        self
     }
 
     /// "cpu", "cuda", "cuda:N" or "auto" (the default).
@@ -56,7 +102,8 @@ impl ModelOptions {
         self
     }
 
-    /// 0 (the default) infers it.
+    /// The size the model was trained at; 0 (the default): the config's, else what the
+    /// weights tell, else unknown.
     pub fn image_size(mut self, size: i32) -> ModelOptions {
         self.raw.image_size = size;
         self
@@ -96,7 +143,8 @@ pub struct ModelInfo {
 }
 
 /// Diffusion parameters (defaults from dc_diffusion_options_init: t0 500, 40 steps, DDIM,
-/// eta 0, seed 1234, T 1000, betas 1e-4..0.02) and an optional progress closure.
+/// eta 0, seed 1234, the schedule 0: the model's, from its config, else T 1000, betas
+/// 1e-4..0.02) and an optional progress closure.
 pub struct DiffusionOptions<'a> {
     raw: sys::dc_diffusion_options,
     progress: Option<Callback<'a>>,
@@ -185,9 +233,45 @@ impl Model {
     /// Loads a diffusion model from any checkpoint container.
     pub fn load(path: impl AsRef<Path>, options: &ModelOptions) -> Result<Model> {
         let path = c_path(path.as_ref())?;
-        let (raw, _device) = with_device(options.raw, options.device.as_deref())?;
+        let (mut raw, _device) = with_device(options.raw, options.device.as_deref())?;
+        let config = options.config.as_deref().map(c_path).transpose()?;
+        if let Some(c) = &config {
+            raw.config_path = c.as_ptr();
+        }
         let ptr = open(|out| unsafe { sys::dc_model_load(out, path.as_ptr(), &raw) })?;
         Ok(Model { ptr })
+    }
+
+    /// Where the image size came from, var_type and the noise schedule.
+    pub fn config(&self) -> Result<ModelConfig> {
+        // SAFETY: plain data the library fills; its strings live as long as the model.
+        let mut raw: sys::dc_model_config = unsafe { std::mem::zeroed() };
+        raw.version = sys::DC_MODEL_CONFIG_VERSION;
+        check(unsafe { sys::dc_model_get_config(self.raw(), &mut raw) })?;
+        let text = |p: *const c_char| {
+            (!p.is_null())
+                .then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+        };
+        Ok(ModelConfig {
+            image_size: raw.image_size,
+            image_size_source: match raw.image_size_source {
+                sys::DC_SIZE_UNKNOWN => SizeSource::Unknown,
+                sys::DC_SIZE_WEIGHTS => SizeSource::Weights,
+                sys::DC_SIZE_CONFIG => SizeSource::Config,
+                sys::DC_SIZE_OPTION => SizeSource::Option,
+                other => SizeSource::Other(other),
+            },
+            config_path: text(raw.config_path),
+            var_type: match raw.var_type {
+                sys::DC_VAR_FIXEDSMALL => VarType::FixedSmall,
+                sys::DC_VAR_FIXEDLARGE => VarType::FixedLarge,
+                other => VarType::Other(other),
+            },
+            num_timesteps: raw.num_timesteps,
+            beta_start: raw.beta_start,
+            beta_end: raw.beta_end,
+            warnings: text(raw.warnings).unwrap_or_default(),
+        })
     }
 
     /// Fine-tuned weights of `base`: a full state dict in any container, or a delta file made

@@ -114,6 +114,8 @@ fn presets_hold_the_published_settings() {
         (imagenet.image_size, imagenet.grad_mode),
         (512, GradMode::PerStep)
     );
+    assert_eq!(imagenet.config_file, "imagenet.yml");
+    assert_eq!(DatasetPreset::find("celeba").unwrap().config_file, "celeba.yml");
     assert!(DatasetPreset::find("nope").is_none());
     let edits = EditPreset::all();
     assert_eq!(edits.len(), 54);

@@ -3,10 +3,10 @@
 //! features and loss, the tokenizer, the sampler's mix of two models. Tolerance: max|ours - golden| <= 1e-4 (1 + max|golden|).
 mod common;
 
-use common::{assert_golden, floats, golden, npy, vocabulary};
+use common::{assert_golden, floats, golden, npy, scratch, vocabulary};
 use diffclip::{
     add_noise, Checkpoint, Clip, ClipOptions, Container, DiffusionOptions, Model, ModelFamily,
-    ModelOptions, Sampler, Tokenizer,
+    ModelOptions, Sampler, SizeSource, Tokenizer, VarType,
 };
 
 fn cpu() -> ModelOptions {
@@ -244,4 +244,45 @@ fn sampler_edit_transition_and_translate() {
         )
         .unwrap_err();
     assert_eq!((error.status(), calls), (diffclip::Status::Cancelled, 1));
+}
+
+#[test]
+fn config_gives_size_var_type_and_schedule() {
+    let dir = match golden("ddpm_unet") {
+        Some(dir) => dir,
+        None => return,
+    };
+    let tmp = scratch("config");
+    let good = tmp.join("mine.yml");
+    std::fs::write(
+        &good,
+        "data:\n    image_size: 32\nmodel:\n    ch: 32\n    ch_mult: [1, 2, 2]\n\
+         \x20   attn_resolutions: [16, ]\n    var_type: fixedlarge\n\
+         diffusion:\n    beta_end: 0.015\n",
+    )
+    .unwrap();
+    let mut model = Model::load(dir.join("model.pt"), &cpu().config(&good)).unwrap();
+    let c = model.config().unwrap();
+    assert_eq!(c.image_size, 32);
+    assert_eq!(c.image_size_source, SizeSource::Config);
+    assert_eq!(c.var_type, VarType::FixedLarge);
+    assert_eq!((c.num_timesteps, c.beta_end), (1000, 0.015));
+    assert_eq!(c.config_path.as_deref(), good.to_str());
+    let mut plain = Model::load(dir.join("model.pt"), &cpu()).unwrap();
+    assert_eq!(plain.config().unwrap().image_size_source, SizeSource::Weights);
+    let x0 = npy(&dir, "x0.npy");
+    let ours = model
+        .invert(&x0.view(), &mut DiffusionOptions::new().t0(300).steps(3))
+        .unwrap();
+    let explicit = plain
+        .invert(
+            &x0.view(),
+            &mut DiffusionOptions::new().t0(300).steps(3).betas(1e-4, 0.015),
+        )
+        .unwrap();
+    assert_eq!(floats(&ours), floats(&explicit));
+    let bad = tmp.join("bad.yml");
+    std::fs::write(&bad, "model:\n    ch: 128\n").unwrap();
+    let err = Model::load(dir.join("model.pt"), &cpu().config(&bad)).unwrap_err();
+    assert!(err.to_string().contains("model.ch is 128, but the weights have 32"), "{err}");
 }
