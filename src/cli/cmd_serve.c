@@ -10,7 +10,8 @@
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 #define SERVE_USAGE                                                                        \
-    "serve --model BASE --finetuned-dir DIR [--host 127.0.0.1] [--port 8080] "            \
+    "serve --model BASE " CLI_MODEL_USAGE " --finetuned-dir DIR [--host 127.0.0.1] "      \
+    "[--port 8080] "                                                                       \
     "[--clip C --vocab V [--arcface A]] [--predictor FILE] [--max-upload MB] "             \
     "[--max-image-side N] "                                                                \
     "[--queue N] [--latent-cache N] [--max-loaded N] [--device D] [--threads N]"
@@ -20,6 +21,7 @@ static int run_serve(int argc, char **argv)
     serve_config c = {.host = "127.0.0.1", .port = 8080, .max_image_side = 4096, .queue = 4,
                       .latent_cache = 32, .max_loaded = 8};
     cli_compute compute = CLI_COMPUTE_DEFAULTS;
+    cli_model_args model = CLI_MODEL_DEFAULTS;
     int max_upload_mb = 32;
     const cli_option options[] = {
         {"model", CLI_STRING, &c.model_path, 0},
@@ -35,7 +37,7 @@ static int run_serve(int argc, char **argv)
         {"queue", CLI_INT, &c.queue, 0},
         {"latent-cache", CLI_INT, &c.latent_cache, 0},
         {"max-loaded", CLI_INT, &c.max_loaded, 0},
-        {"head-channels", CLI_INT, &c.head_channels, 0},
+        CLI_MODEL_OPTIONS(&model),
         CLI_COMPUTE_OPTIONS(&compute),
     };
     static const char *const required[] = {"model", "finetuned-dir", NULL};
@@ -67,6 +69,9 @@ static int run_serve(int argc, char **argv)
     if ((status = cli_compute_apply(cmd, SERVE_USAGE, &compute)))
         return status;
     c.device = compute.device;
+    c.config_path = model.config;
+    c.image_size = model.image_size;
+    c.head_channels = model.head_channels;
     c.max_upload = (size_t)max_upload_mb << 20;
     return serve_run(&c) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 }
@@ -85,6 +90,7 @@ const cli_command cli_cmd_serve = {
     "\n"
     "options:\n"
     "  --model BASE          the diffusion model; required\n"
+    CLI_MODEL_HELP
     "  --finetuned-dir DIR   the fine-tuned models; fine-tuning jobs write here; required\n"
     "  --host H              numeric address to bind (default 127.0.0.1: this machine only)\n"
     "  --port N              (default 8080; 0: a free port, printed)\n"
@@ -97,7 +103,6 @@ const cli_command cli_cmd_serve = {
     "  --queue N             requests that may wait for the model (default 4; 503 past it)\n"
     "  --latent-cache N      inverted photos kept in memory (default 32)\n"
     "  --max-loaded N        fine-tuned models kept loaded (default 8)\n"
-    "  --head-channels N     ADM channels per attention head (default 64)\n"
     CLI_COMPUTE_HELP
     "\n"
     "example:\n"

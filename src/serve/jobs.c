@@ -136,6 +136,8 @@ static void *run_job(void *arg)
     dc_model_options_init(&mo, DC_MODEL_OPTIONS_VERSION);
     mo.device = c->device;
     mo.head_channels = c->head_channels;
+    mo.image_size = c->image_size;
+    mo.config_path = c->config_path;
     dc_clip_options co;
     dc_clip_options_init(&co, DC_CLIP_OPTIONS_VERSION);
     co.device = c->device;

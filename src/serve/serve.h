@@ -13,6 +13,8 @@ typedef struct serve_config {
     const char *host;                /* numeric IPv4 or IPv6 address (default 127.0.0.1) */
     int port;                        /* 0: any free port (the bound one is printed) */
     const char *device;
+    const char *config_path;         /* the base model's YAML config, or NULL */
+    int image_size;                  /* 0: the config's, else what the weights tell */
     int head_channels;
     const char *clip_path, *vocab_path, *arcface_path;   /* for fine-tuning; may be NULL */
     const char *predictor_path;      /* dlib's shape predictor for align=1 (NULL: Debian's) */

@@ -403,6 +403,8 @@ static int load_base(sv_server *s)
     dc_model_options_init(&o, DC_MODEL_OPTIONS_VERSION);
     o.device = s->config.device;
     o.head_channels = s->config.head_channels;
+    o.image_size = s->config.image_size;
+    o.config_path = s->config.config_path;
     if (dc_model_load(&s->base, s->config.model_path, &o) != DC_OK ||
         dc_model_get_info(s->base, &s->info) != DC_OK ||
         dc_model_describe(s->base, s->description, sizeof s->description) != DC_OK) {
