@@ -305,7 +305,11 @@ check-cuda-build: debian13-root
 FUZZ_CC       ?= clang
 FUZZ_SECONDS  ?= 60
 FUZZ_BUILD    := build/fuzz
-FUZZ_RUNTIME  := $(wildcard $(shell $(FUZZ_CC) -print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-$(shell uname -m).a)
+# clang 14 (Debian 12) prints the directory that holds it; clang 19 (Debian 13) prints a
+# per-target directory and keeps it under the resource directory's lib/linux.
+FUZZ_RUNTIME  := $(firstword $(wildcard \
+                   $(shell $(FUZZ_CC) -print-runtime-dir 2>/dev/null)/libclang_rt.fuzzer-$(shell uname -m).a \
+                   $(shell $(FUZZ_CC) -print-resource-dir 2>/dev/null)/lib/linux/libclang_rt.fuzzer-$(shell uname -m).a))
 FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(FUZZ_SANITIZE) -MMD -MP
 # The readers and the core under them: no api code (test/scripts/test_layers.sh keeps io and

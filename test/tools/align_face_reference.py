@@ -8,6 +8,9 @@ import numpy as np
 import PIL.Image
 import scipy.ndimage
 
+# The published code's Image.ANTIALIAS is Lanczos; Pillow 10 removed the old name.
+LANCZOS = getattr(PIL.Image, "ANTIALIAS", PIL.Image.LANCZOS)
+
 
 def align_face(img, lm, output_size=256, transform_size=256, enable_padding=True, trace=None):
     """trace (a dict), when given, records the branches taken."""
@@ -41,7 +44,7 @@ def align_face(img, lm, output_size=256, transform_size=256, enable_padding=True
     if shrink > 1:
         rsize = (int(np.rint(float(img.size[0]) / shrink)),
                  int(np.rint(float(img.size[1]) / shrink)))
-        img = img.resize(rsize, PIL.Image.ANTIALIAS)
+        img = img.resize(rsize, LANCZOS)
         quad /= shrink
         qsize /= shrink
 
@@ -84,5 +87,5 @@ def align_face(img, lm, output_size=256, transform_size=256, enable_padding=True
                         (quad + 0.5).flatten(), PIL.Image.BILINEAR)
     trace['final_resize'] = output_size < transform_size
     if output_size < transform_size:
-        img = img.resize((output_size, output_size), PIL.Image.ANTIALIAS)
+        img = img.resize((output_size, output_size), LANCZOS)
     return img
