@@ -15,7 +15,6 @@ fine-tuning must run from arrays and photos at the model's size. Prints one verd
 check and the closing count. Needs torch and numpy (Debian's python3-torch); without them
 the checks are SKIPPED, or FAIL under CI=true. Environment: DC_CLI, DC_GOLDEN, DC_CLIP_DATA.
 """
-import math
 import os
 import subprocess
 import sys
@@ -50,8 +49,6 @@ def finish():
 try:
     import numpy as np
     import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
     from PIL import Image
 except ImportError as e:
     skip("all", "torch, numpy or PIL is absent (%s)" % e)
@@ -59,147 +56,15 @@ except ImportError as e:
 
 torch.set_num_threads(1)
 
-# ---- the published DDPM UNet, from REFERENCE §2.1 ----
+# ---- the published DDPM UNet (REFERENCE §2.1): the benchmark's eager copy of it ----
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+from ddpm_torch import Model  # noqa: E402
 
 
-def timestep_embedding(t, dim):
-    half = dim // 2
-    freqs = torch.exp(torch.arange(half, dtype=torch.float32) * -(math.log(10000) / (half - 1)))
-    e = t.float()[:, None] * freqs[None, :]
-    return torch.cat([torch.sin(e), torch.cos(e)], dim=1)
-
-
-def norm(c):
-    return nn.GroupNorm(32, c, eps=1e-6, affine=True)
-
-
-def swish(x):
-    return x * torch.sigmoid(x)
-
-
-class ResnetBlock(nn.Module):
-    def __init__(self, cin, cout, temb):
-        super().__init__()
-        self.norm1 = norm(cin)
-        self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1)
-        self.temb_proj = nn.Linear(temb, cout)
-        self.norm2 = norm(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
-        if cin != cout:
-            self.nin_shortcut = nn.Conv2d(cin, cout, 1)
-        self.cin, self.cout = cin, cout
-
-    def forward(self, x, temb):
-        h = self.conv1(swish(self.norm1(x)))
-        h = h + self.temb_proj(swish(temb))[:, :, None, None]
-        h = self.conv2(swish(self.norm2(h)))
-        if self.cin != self.cout:
-            x = self.nin_shortcut(x)
-        return x + h
-
-
-class AttnBlock(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.norm = norm(c)
-        self.q, self.k, self.v, self.proj_out = (nn.Conv2d(c, c, 1) for _ in range(4))
-
-    def forward(self, x):
-        h = self.norm(x)
-        q, k, v = self.q(h), self.k(h), self.v(h)
-        b, c, hh, ww = q.shape
-        q = q.reshape(b, c, hh * ww).permute(0, 2, 1)
-        w = torch.bmm(q, k.reshape(b, c, hh * ww)) * (int(c) ** -0.5)
-        w = F.softmax(w, dim=2)
-        h = torch.bmm(v.reshape(b, c, hh * ww), w.permute(0, 2, 1)).reshape(b, c, hh, ww)
-        return x + self.proj_out(h)
-
-
-class Down(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.conv = nn.Conv2d(c, c, 3, 2, 0)
-
-    def forward(self, x):
-        return self.conv(F.pad(x, (0, 1, 0, 1), mode="constant", value=0))
-
-
-class Up(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.conv = nn.Conv2d(c, c, 3, 1, 1)
-
-    def forward(self, x):
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
-
-
-class DDPM(nn.Module):
-    def __init__(self, ch, ch_mult, nrb, attn_resolutions, resolution):
-        super().__init__()
-        self.ch, self.nrb, self.levels = ch, nrb, len(ch_mult)
-        temb = 4 * ch
-        self.temb = nn.Module()
-        self.temb.dense = nn.ModuleList([nn.Linear(ch, temb), nn.Linear(temb, temb)])
-        self.conv_in = nn.Conv2d(3, ch, 3, 1, 1)
-        in_mult = (1,) + tuple(ch_mult)
-        res = resolution
-        self.down = nn.ModuleList()
-        for l in range(self.levels):
-            d = nn.Module()
-            d.block, d.attn = nn.ModuleList(), nn.ModuleList()
-            bin_, bout = ch * in_mult[l], ch * ch_mult[l]
-            for _ in range(nrb):
-                d.block.append(ResnetBlock(bin_, bout, temb))
-                bin_ = bout
-                if res in attn_resolutions:
-                    d.attn.append(AttnBlock(bin_))
-            if l != self.levels - 1:
-                d.downsample = Down(bin_)
-                res //= 2
-            self.down.append(d)
-        self.mid = nn.Module()
-        self.mid.block_1 = ResnetBlock(bin_, bin_, temb)
-        self.mid.attn_1 = AttnBlock(bin_)
-        self.mid.block_2 = ResnetBlock(bin_, bin_, temb)
-        self.up = nn.ModuleList()
-        for l in reversed(range(self.levels)):
-            u = nn.Module()
-            u.block, u.attn = nn.ModuleList(), nn.ModuleList()
-            bout, skip_in = ch * ch_mult[l], ch * ch_mult[l]
-            for b in range(nrb + 1):
-                if b == nrb:
-                    skip_in = ch * in_mult[l]
-                u.block.append(ResnetBlock(bin_ + skip_in, bout, temb))
-                bin_ = bout
-                if res in attn_resolutions:
-                    u.attn.append(AttnBlock(bin_))
-            if l != 0:
-                u.upsample = Up(bin_)
-                res *= 2
-            self.up.insert(0, u)
-        self.norm_out = norm(bin_)
-        self.conv_out = nn.Conv2d(bin_, 3, 3, 1, 1)
-
-    def forward(self, x, t):
-        temb = self.temb.dense[1](swish(self.temb.dense[0](timestep_embedding(t, self.ch))))
-        hs = [self.conv_in(x)]
-        for l in range(self.levels):
-            for b in range(self.nrb):
-                h = self.down[l].block[b](hs[-1], temb)
-                if len(self.down[l].attn) > 0:
-                    h = self.down[l].attn[b](h)
-                hs.append(h)
-            if l != self.levels - 1:
-                hs.append(self.down[l].downsample(hs[-1]))
-        h = self.mid.block_2(self.mid.attn_1(self.mid.block_1(hs[-1], temb)), temb)
-        for l in reversed(range(self.levels)):
-            for b in range(self.nrb + 1):
-                h = self.up[l].block[b](torch.cat([h, hs.pop()], dim=1), temb)
-                if len(self.up[l].attn) > 0:
-                    h = self.up[l].attn[b](h)
-            if l != 0:
-                h = self.up[l].upsample(h)
-        return self.conv_out(swish(self.norm_out(h)))
+def DDPM(ch, ch_mult, nrb, attn_resolutions, resolution):
+    return Model(ch=ch, ch_mult=ch_mult, num_res_blocks=nrb, attn_resolutions=attn_resolutions,
+                 resolution=resolution)
 
 
 # ---- the published DDIM maths, from REFERENCE §3 ----

@@ -18,8 +18,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
-CONFIG = dict(ch=32, ch_mult=[1, 2, 2], num_res_blocks=1, attn_resolutions=[16], dropout=0.1,
-              image_size=32)
+CONFIG = dict(ch=32, ch_mult=[1, 2, 2], num_res_blocks=1, attn_resolutions=[16], resolution=32)
 
 YAML = """data:
     dataset: "FashionMNIST"
@@ -36,7 +35,7 @@ model:
     ch_mult: [1, 2, 2]
     num_res_blocks: 1
     attn_resolutions: [16, ]
-    dropout: 0.1
+    dropout: 0.0
     var_type: fixedsmall
     ema_rate: {ema}
     ema: True
