@@ -74,6 +74,9 @@ void sv_temp_path(const char *ext, char *path, size_t size);
 /* Decodes an uploaded PNG or JPEG: checks its side (from the header, before decoding) and
  * decodes it. 0, or -1 after sv_error. */
 int sv_decode_image(const sv_buf *bytes, int max_side, dc_image *out, sv_reply *r);
+/* The base model with the server's options (--config, --image-size, --head-channels,
+ * --device): the server's handle and each fine-tuning job's, which share its weights. */
+dc_status sv_load_base_model(const serve_config *c, dc_model **out);
 /* PNG bytes of the images of NCHW float32 tensors side by side, into r (200, image/png). */
 int sv_reply_png_strip(sv_reply *r, const dc_tensor *const *tensors, int count);
 /* 1 if `name` may name a file in a directory: 1..255 bytes of [A-Za-z0-9._+-], not starting

@@ -132,12 +132,6 @@ static void *run_job(void *arg)
     dc_idnet *idnet = NULL;
     dc_latent_cache *cache = NULL;
     dc_finetuner *ft = NULL;
-    dc_model_options mo;
-    dc_model_options_init(&mo, DC_MODEL_OPTIONS_VERSION);
-    mo.device = c->device;
-    mo.head_channels = c->head_channels;
-    mo.image_size = c->image_size;
-    mo.config_path = c->config_path;
     dc_clip_options co;
     dc_clip_options_init(&co, DC_CLIP_OPTIONS_VERSION);
     co.device = c->device;
@@ -147,7 +141,7 @@ static void *run_job(void *arg)
     inversion.steps = jb->options.inv_steps;
     inversion.progress = job_progress;
     inversion.progress_user = jb;
-    dc_status status = dc_model_load(&base, c->model_path, &mo);
+    dc_status status = sv_load_base_model(c, &base);
     if (status == DC_OK)
         status = dc_clip_load(&clip, c->clip_path, &co);
     if (status == DC_OK)

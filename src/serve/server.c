@@ -397,15 +397,20 @@ static int parse_address(const char *host, int port, struct sockaddr_storage *ad
     return -1;
 }
 
-static int load_base(sv_server *s)
+dc_status sv_load_base_model(const serve_config *c, dc_model **out)
 {
     dc_model_options o;
     dc_model_options_init(&o, DC_MODEL_OPTIONS_VERSION);
-    o.device = s->config.device;
-    o.head_channels = s->config.head_channels;
-    o.image_size = s->config.image_size;
-    o.config_path = s->config.config_path;
-    if (dc_model_load(&s->base, s->config.model_path, &o) != DC_OK ||
+    o.device = c->device;
+    o.head_channels = c->head_channels;
+    o.image_size = c->image_size;
+    o.config_path = c->config_path;
+    return dc_model_load(out, c->model_path, &o);
+}
+
+static int load_base(sv_server *s)
+{
+    if (sv_load_base_model(&s->config, &s->base) != DC_OK ||
         dc_model_get_info(s->base, &s->info) != DC_OK ||
         dc_model_describe(s->base, s->description, sizeof s->description) != DC_OK) {
         fprintf(stderr, "diffclip: serve: %s\n", dc_last_error());
