@@ -101,6 +101,24 @@ static inline void build_ddpm(sd_builder *b, const ddpm_config *c)
     add_layer(b, "conv_out", 4, c->out_ch, ch * c->mult[0], 3);
 }
 
+/* A torch zip checkpoint of the DDPM `c` at path, its weights drawn from `seed`. */
+static inline int write_ddpm_checkpoint(const char *path, const ddpm_config *c, uint64_t seed)
+{
+    sd_builder b = {.rng = seed};
+    build_ddpm(&b, c);
+    dc_named_tensor *named = malloc(b.sd.count * sizeof *named);
+    int st = named ? DC_OK : DC_ENOMEM;
+    for (size_t i = 0; named && i < b.sd.count; i++) {
+        named[i].name = b.sd.tensors[i].name;
+        named[i].tensor = b.sd.tensors[i].value;
+    }
+    if (st == DC_OK)
+        st = dc_checkpoint_write(path, DC_FORMAT_TORCH_ZIP, named, b.sd.count);
+    free(named);
+    free_builder(&b);
+    return st;
+}
+
 /* ---- guided-diffusion UNetModel ---- */
 
 typedef struct adm_config {

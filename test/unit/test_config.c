@@ -173,23 +173,6 @@ static const ddpm_config cifar_like = {.ch = 32, .out_ch = 3, .levels = 4, .nrb 
 static const ddpm_config no_attn = {.ch = 32, .out_ch = 3, .levels = 3, .nrb = 1,
                                     .mult = {1, 2, 2}, .attn = {0, 0, 0}};
 
-static int write_model(const char *path, const ddpm_config *cfg)
-{
-    sd_builder b = {.rng = 7};
-    build_ddpm(&b, cfg);
-    dc_named_tensor *named = malloc(b.sd.count * sizeof *named);
-    int st = named ? DC_OK : DC_ENOMEM;
-    for (size_t i = 0; named && i < b.sd.count; i++) {
-        named[i].name = b.sd.tensors[i].name;
-        named[i].tensor = b.sd.tensors[i].value;
-    }
-    if (st == DC_OK)
-        st = dc_checkpoint_write(path, DC_FORMAT_TORCH_ZIP, named, b.sd.count);
-    free(named);
-    free_builder(&b);
-    return st;
-}
-
 static const char *write_text(const char *name, const char *text)
 {
     static char path[4][512];
@@ -224,8 +207,8 @@ TEST(size_from_weights_config_or_option)
     char model[512], bare[512];
     snprintf(model, sizeof model, "%s/cifar_like.pt", test_tmpdir());
     snprintf(bare, sizeof bare, "%s/no_attn.pt", test_tmpdir());
-    CHECK_OK(write_model(model, &cifar_like));
-    CHECK_OK(write_model(bare, &no_attn));
+    CHECK_OK(write_ddpm_checkpoint(model, &cifar_like, 7));
+    CHECK_OK(write_ddpm_checkpoint(bare, &no_attn, 7));
     dc_model *m;
     dc_model_info info;
     dc_model_config c = {.version = DC_MODEL_CONFIG_VERSION};
@@ -283,7 +266,7 @@ TEST(config_contradicting_the_weights_is_refused)
 {
     char model[512];
     snprintf(model, sizeof model, "%s/cifar_like2.pt", test_tmpdir());
-    CHECK_OK(write_model(model, &cifar_like));
+    CHECK_OK(write_ddpm_checkpoint(model, &cifar_like, 7));
     static const struct {
         const char *yaml, *needle;
     } cases[] = {
@@ -319,7 +302,7 @@ TEST(beta_schedule_is_linear_with_a_warning)
 {
     char model[512];
     snprintf(model, sizeof model, "%s/cifar_like3.pt", test_tmpdir());
-    CHECK_OK(write_model(model, &cifar_like));
+    CHECK_OK(write_ddpm_checkpoint(model, &cifar_like, 7));
     const char *cfg = write_text("cosine.yml", "model:\n    dropout: 0.1\ndiffusion:\n"
                                  "    beta_schedule: cosine\n    beta_end: 0.015\n");
     dc_model *m;
@@ -353,7 +336,7 @@ TEST(beta_schedule_is_linear_with_a_warning)
     /* a fine-tuned model of it has its config */
     char ft[512];
     snprintf(ft, sizeof ft, "%s/ft.pt", test_tmpdir());
-    CHECK_OK(write_model(ft, &cifar_like));
+    CHECK_OK(write_ddpm_checkpoint(ft, &cifar_like, 7));
     dc_model *f;
     CHECK_OK(dc_model_load_finetuned(&f, m, ft, NULL));
     dc_model_config fc = {.version = DC_MODEL_CONFIG_VERSION};
@@ -368,7 +351,7 @@ TEST(latent_cache_takes_arrays_of_any_size)
     char model[512], cache_path[512];
     snprintf(model, sizeof model, "%s/cifar_like4.pt", test_tmpdir());
     snprintf(cache_path, sizeof cache_path, "%s/any.dclat", test_tmpdir());
-    CHECK_OK(write_model(model, &cifar_like));
+    CHECK_OK(write_ddpm_checkpoint(model, &cifar_like, 7));
     dc_model *m;
     CHECK_OK(load(&m, model, NULL, 0));
     static float x[3 * 64 * 48], y[3 * 32 * 32];

@@ -10,24 +10,6 @@
 static const ddpm_config tiny = {.ch = 32, .out_ch = 3, .levels = 2, .nrb = 1,
                                  .mult = {1, 2}, .attn = {0, 1}};
 
-/* A tiny DDPM checkpoint at dir/name, its weights drawn from `seed`. */
-static int write_model(const char *path, uint64_t seed)
-{
-    sd_builder b = {.rng = seed};
-    build_ddpm(&b, &tiny);
-    dc_named_tensor *named = malloc(b.sd.count * sizeof *named);
-    int st = named ? DC_OK : DC_ENOMEM;
-    for (size_t i = 0; named && i < b.sd.count; i++) {
-        named[i].name = b.sd.tensors[i].name;
-        named[i].tensor = b.sd.tensors[i].value;
-    }
-    if (st == DC_OK)
-        st = dc_checkpoint_write(path, DC_FORMAT_TORCH_ZIP, named, b.sd.count);
-    free(named);
-    free_builder(&b);
-    return st;
-}
-
 static int load(dc_model **m, const char *path, dc_dtype dtype)
 {
     dc_model_options o;
@@ -58,7 +40,7 @@ TEST(same_file_and_options_share_weights)
 {
     char path[1024];
     path_join(path, sizeof path, test_tmpdir(), "shared.pt");
-    CHECK_OK(write_model(path, 7));
+    CHECK_OK(write_ddpm_checkpoint(path, &tiny, 7));
     dc_model *a = NULL, *b = NULL, *c = NULL;
     CHECK_OK(load(&a, path, DC_FLOAT32));
     CHECK_OK(load(&b, path, DC_FLOAT32));
@@ -82,11 +64,11 @@ TEST(a_rewritten_file_is_loaded_again)
 {
     char path[1024];
     path_join(path, sizeof path, test_tmpdir(), "rewritten.pt");
-    CHECK_OK(write_model(path, 7));
+    CHECK_OK(write_ddpm_checkpoint(path, &tiny, 7));
     dc_model *a = NULL, *b = NULL;
     CHECK_OK(load(&a, path, DC_FLOAT32));
     /* dc_checkpoint_write replaces the file (a new inode), so the key changes. */
-    CHECK_OK(write_model(path, 8));
+    CHECK_OK(write_ddpm_checkpoint(path, &tiny, 8));
     CHECK_OK(load(&b, path, DC_FLOAT32));
     CHECK(a->net != b->net);
     CHECK(strcmp(a->fingerprint, b->fingerprint) != 0);
@@ -102,7 +84,7 @@ TEST(float16_on_the_cpu_is_refused)
 {
     char path[1024];
     path_join(path, sizeof path, test_tmpdir(), "half.pt");
-    CHECK_OK(write_model(path, 7));
+    CHECK_OK(write_ddpm_checkpoint(path, &tiny, 7));
     dc_model *m = NULL;
     CHECK_STATUS(load(&m, path, DC_FLOAT16), DC_EINVAL);
     CHECK(m == NULL);
