@@ -387,7 +387,8 @@ typedef struct dc_progress {
     double seconds_per_image;    /* measured so far */
     double eta_seconds;          /* estimated time left */
     /* Version 2: fine-tuning's epoch report, stage "finetune-epoch", sent before the first
-     * epoch (epoch 0, with the base weights) and after each one. */
+     * epoch (epoch 0, with the base weights) and after each one, to callers whose
+     * dc_finetune_options are of version 2 or later. */
     double epoch_loss_clip;      /* means over the epoch's Adam steps (0 for epoch 0) */
     double epoch_loss_l1;
     double epoch_loss_id;

@@ -191,7 +191,8 @@ DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *c
                        .options = &ft->options,
                        .trainer = &ft->trainer,
                        .test_cache = test_cache->file,
-                       .test_channels = test_cache->channels};
+                       .test_channels = test_cache->channels,
+                       .epoch_reports = !options || options->version >= 2};
     *out = ft;
     return DC_OK;
 }

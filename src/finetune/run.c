@@ -283,7 +283,7 @@ static int report_epoch(ft_run *run, const char *path, int epoch)
         p->epoch_loss_total = run->epoch_sums[3] / n;
         p->test_direction = score;
         p->test_grid = grid;
-        if (o->progress && o->progress(o->progress_user, p))
+        if (run->epoch_reports && o->progress && o->progress(o->progress_user, p))
             status = dci_err(DC_ECANCELLED, "fine-tuning: cancelled after epoch %d", epoch);
         p->stage = "finetune";
         p->test_grid = NULL;

@@ -22,6 +22,8 @@ typedef struct ft_run {
     const latent_cache *test_cache;      /* options->test_images test images; its images have
                                           * test_channels channels */
     int64_t test_channels;
+    int epoch_reports;                   /* send "finetune-epoch" reports: the caller's options
+                                          * are of version 2 or later, which knows them */
     /* the run in progress */
     dc_progress report;
     double started;

@@ -5,7 +5,8 @@
  *     forward (batch 1), per forward+backward (gradient to every weight), per DDIM inversion
  *     (40 steps: 39 UNet calls);
  *   - one CelebA-HQ fine-tuning image (S_gen 6; the DDPM UNet above, the CLIP below) in each
- *     gradient mode;
+ *     gradient mode, and in the full mode with recomputation (bfloat16: the UNet calls in
+ *     bfloat16 over float32 master weights);
  *   - a ViT-B/16-shaped CLIP: ms per image encode, per text direction;
  *   - an n x n x n sgemm, the machine's reference;
  * in float32 and bfloat16, with the GFLOP/s achieved (forward FLOPs counted by ctorch; a
@@ -304,15 +305,18 @@ static int run_finetune_step(void *context)
 }
 
 /* One image of the README's CelebA-HQ run (t_0 500, S_gen 6, CLIP loss weight 3, L1 weight 1,
- * no identity loss, lr 8e-6) in either gradient mode: its generation steps, losses,
- * backward passes and Adam steps. FLOPs: S_gen UNet forwards and their backwards (CLIP's,
- * a few per cent, not counted). */
-static int finetune_row(ft_grad_mode mode, const bench_options *o, row_result *r)
+ * no identity loss, lr 8e-6) in a gradient mode, with or without recomputation, computing
+ * in `dtype` (float32 master weights): its generation steps, losses, backward passes and
+ * Adam steps. FLOPs: S_gen UNet forwards and their backwards (CLIP's, a few per cent, and
+ * the recomputed forwards, not counted). */
+static int finetune_row(ft_grad_mode mode, int recompute, dc_dtype dtype,
+                        const bench_options *o, row_result *r)
 {
     finetune_case c = {0};
     const ft_config config = {.t0 = INVERT_T0, .steps = FINETUNE_STEPS, .clip_weight = 3,
                               .l1_weight = 1, .loss_form = FT_CLIP_LOSS_LOG,
-                              .grad_mode = mode, .learning_rate = 8e-6};
+                              .grad_mode = mode, .learning_rate = 8e-6,
+                              .recompute = recompute, .dtype = dtype};
     const char *data = getenv("DC_CLIP_DATA");
     char vocab[1024];
     snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", data ? data : ".");
@@ -344,13 +348,15 @@ static int finetune_row(ft_grad_mode mode, const bench_options *o, row_result *r
 
 static int finetune_full(dc_dtype d, const bench_options *o, row_result *r)
 {
-    (void)d;
-    return finetune_row(FT_GRAD_FULL, o, r);
+    return finetune_row(FT_GRAD_FULL, 0, d, o, r);
+}
+static int finetune_recompute(dc_dtype d, const bench_options *o, row_result *r)
+{
+    return finetune_row(FT_GRAD_FULL, 1, d, o, r);
 }
 static int finetune_per_step(dc_dtype d, const bench_options *o, row_result *r)
 {
-    (void)d;
-    return finetune_row(FT_GRAD_PER_STEP, o, r);
+    return finetune_row(FT_GRAD_PER_STEP, 0, d, o, r);
 }
 
 /* ---- the reference ---- */
@@ -383,8 +389,10 @@ static const row_spec rows[] = {
     {"adm-forward", "AFHQ ADM UNet forward", F32 | BF16, adm_forward, 1},
     {"adm-backward", "AFHQ ADM UNet forward+backward", F32, adm_backward, 0},
     {"adm-invert", "AFHQ ADM DDIM inversion", F32 | BF16, adm_invert, 1},
-    {"finetune-full", "fine-tuning image, S_gen 6, full gradient", F32, finetune_full, 0},
-    {"finetune-step", "fine-tuning image, S_gen 6, per-step", F32, finetune_per_step, 0},
+    {"finetune-full", "fine-tuning image, S_gen 6, full gradient", F32 | BF16, finetune_full, 0},
+    {"finetune-recompute", "fine-tuning image, S_gen 6, full gradient, recomputed",
+     F32 | BF16, finetune_recompute, 0},
+    {"finetune-step", "fine-tuning image, S_gen 6, per-step", F32 | BF16, finetune_per_step, 0},
     {"clip-image", "CLIP ViT-B/16 image encode", F32, clip_image, 0},
     {"clip-text", "CLIP text direction (79 templates x 2)", F32, clip_text_direction, 0},
 };

@@ -171,6 +171,15 @@ TEST(test_images_make_a_grid_per_epoch_and_epoch_reports)
     CHECK(plain.epoch_reports == 3 && plain.epoch_fields_ok && plain.last_grid[0] == 0);
     CHECK(access(tmp_path(grid, sizeof grid, "plain.epoch0.test.png"), F_OK) != 0);
     dc_finetuner_free(ft);
+
+    /* A program built against version 1 of the options never sees the new stage. */
+    progress_log old = {0};
+    f.options.progress_user = &old;
+    f.options.version = 1;
+    CHECK_OK(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options));
+    CHECK_OK(dc_finetuner_train(ft, 0, tmp_path(out, sizeof out, "old.pt")));
+    CHECK(old.epoch_reports == 0 && old.calls == 12 && old.fields_ok);
+    dc_finetuner_free(ft);
     fixture_free(&f);
 }
 

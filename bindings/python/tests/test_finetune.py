@@ -44,9 +44,14 @@ class FinetunerTest(TestCase):
         seen = []
         path = os.path.join(self.tmp, "ft.pt")
         ft.train(path, progress=seen.append)
+        epochs = [p for p in seen if p.stage == "finetune-epoch"]
+        seen = [p for p in seen if p.stage != "finetune-epoch"]
         self.assertEqual([(p.stage, p.epoch, p.epochs, p.image, p.images, p.step, p.steps)
                           for p in seen],
                          [("finetune", 1, 1, 1, 1, step, 2) for step in (1, 2)])
+        # before training and after the epoch; no test images asked for, so no grid
+        self.assertEqual([(p.epoch, p.test_grid) for p in epochs], [(0, None), (1, None)])
+        self.assertAlmostEqual(epochs[1].epoch_loss_total, seen[-1].loss_total, places=9)
         self.assertGreater(seen[-1].loss_clip, 0)
         self.assertGreater(seen[-1].grad_norm, 0)
         self.assertAlmostEqual(seen[-1].learning_rate, 1e-3, places=12)
@@ -69,6 +74,30 @@ class FinetunerTest(TestCase):
         self.assertEqual(flat(self.eps(self.base)), flat(base_eps))  # the base is unchanged
         with self.assertRaises(diffclip.InvalidArgumentError):
             ft.train(os.path.join(self.tmp, "x.pt"), pair=1)  # there is one pair
+
+    def test_recompute_bfloat16_and_test_grids(self):
+        reports = []
+        tests = self.handle(diffclip.LatentCache(os.path.join(self.tmp, "tests.cache"),
+                                                 self.base, gen_steps=2, t0=300, steps=4))
+        self.assertEqual(tests.add(self.x0), 0)
+        ft = self.handle(diffclip.Finetuner(
+            self.base, self.clip, self.tokenizer, self.cache, texts=("face", "angry face"),
+            t0=300, inv_steps=4, train_steps=2, epochs=1, images=1, learning_rate=1e-3,
+            recompute=True, dtype="bfloat16", test_cache=tests, test_images=1, test_steps=2))
+        path = os.path.join(self.tmp, "modes.pt")
+        ft.train(path, progress=lambda p: reports.append(p) if p.stage == "finetune-epoch"
+                 else None)
+        grids = [os.path.join(self.tmp, "modes.epoch%d.test.png" % e) for e in (0, 1)]
+        self.assertEqual([p.test_grid for p in reports], [g.encode() for g in grids])
+        self.assertTrue(all(os.path.isfile(g) for g in grids))
+        self.assertTrue(-1 <= reports[1].test_direction <= 1)
+        with self.assertRaises(TypeError):
+            diffclip.finetune_options(test_cache=tests)  # the Finetuner's own argument
+        with self.assertRaises(diffclip.InvalidArgumentError):
+            self.handle(diffclip.Finetuner(self.base, self.clip, self.tokenizer, self.cache,
+                                           texts=("face", "angry face"), t0=300,
+                                           inv_steps=4, grad_mode="per_step",
+                                           recompute=True))
 
     def test_an_exception_in_the_progress_callable_cancels_and_propagates(self):
         ft = self.finetuner()

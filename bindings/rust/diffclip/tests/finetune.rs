@@ -49,6 +49,7 @@ fn finetune_reports_cancels_and_saves_weights_that_load_back() {
     // 1 epoch of 1 image, 2 generation steps; the closure cancels the first run at its
     // first report and lets the second one through
     let mut seen = Vec::new();
+    let mut epoch_reports = Vec::new();
     let mut runs = 0;
     let options = FinetuneOptions::new()
         .texts(&[("face", "angry face")])
@@ -58,7 +59,12 @@ fn finetune_reports_cancels_and_saves_weights_that_load_back() {
         .epochs(1)
         .images(1)
         .learning_rate(1e-3)
+        .recompute(true)
         .progress(|p| {
+            if p.stage == "finetune-epoch" {
+                epoch_reports.push((p.epoch, p.epoch_loss_total, p.test_grid.is_some()));
+                return true;
+            }
             if p.step == 1 {
                 runs += 1;
             }
@@ -87,6 +93,12 @@ fn finetune_reports_cancels_and_saves_weights_that_load_back() {
         .all(|(stage, epoch, _, steps, _)| stage == "finetune" && *epoch == 1 && *steps == 2));
     assert_eq!(seen.iter().map(|s| s.2).collect::<Vec<_>>(), vec![1, 1, 2]);
     assert!(seen[2].4 > 0.0);
+    // epoch 0 of both runs, then epoch 1 of the second; no test images, so no grid
+    assert_eq!(
+        epoch_reports.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![0, 0, 1]
+    );
+    assert!(epoch_reports[2].1 > 0.0 && epoch_reports.iter().all(|r| !r.2));
 
     // the weights load on top of the base, which is unchanged
     assert_eq!(eps(&mut base, &x0), base_eps);
