@@ -88,7 +88,7 @@ class FinetunerTest(TestCase):
         ft.train(path, progress=lambda p: reports.append(p) if p.stage == "finetune-epoch"
                  else None)
         grids = [os.path.join(self.tmp, "modes.epoch%d.test.png" % e) for e in (0, 1)]
-        self.assertEqual([p.test_grid for p in reports], [g.encode() for g in grids])
+        self.assertEqual([p.test_grid for p in reports], grids)
         self.assertTrue(all(os.path.isfile(g) for g in grids))
         self.assertTrue(-1 <= reports[1].test_direction <= 1)
         with self.assertRaises(TypeError):
@@ -104,14 +104,14 @@ class FinetunerTest(TestCase):
         calls = []
 
         def stop(progress):
-            calls.append(progress.step)
+            calls.append((progress.stage, progress.epoch))
             raise KeyError("stop here")
 
         path = os.path.join(self.tmp, "cancelled.pt")
         with self.assertRaises(KeyError) as caught:
             ft.train(path, progress=stop)
         self.assertEqual(caught.exception.args, ("stop here",))
-        self.assertEqual(calls, [1])
+        self.assertEqual(calls, [("finetune-epoch", 0)])  # the report before training
         self.assertFalse(os.path.exists(path))
         # the fine-tuner stays usable; a CancelledError from the callable is one too
         def cancel(progress):
