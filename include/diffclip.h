@@ -725,7 +725,7 @@ typedef enum dc_grad_mode {
     DC_GRAD_PER_STEP = 1
 } dc_grad_mode;
 
-#define DC_FINETUNE_OPTIONS_VERSION 1
+#define DC_FINETUNE_OPTIONS_VERSION 2
 typedef struct dc_finetune_options {
     unsigned version;
     /* text_pairs source and target texts; each pair is trained from the base weights. */
@@ -759,10 +759,27 @@ typedef struct dc_finetune_options {
     dc_progress_fn progress;     /* stage "finetune", after every generation step; may be
                                   * NULL */
     void *progress_user;
+    /* Version 2: data parallelism (docs/scaling.md). With world_size > 1, world_size
+     * processes (one per device) each make a fine-tuner with the same options but their own
+     * rank; they join a Gloo process group (LibTorch's c10d) whose rank 0 listens at
+     * master_addr:master_port. Each rank's latent cache (or image_indices) holds its share of
+     * the training images, in order: rank r has images r, r + world_size, ... of the whole
+     * list. The gradients are averaged across ranks before every Adam step, so that world_size
+     * ranks with batch_size B train as one process with batch_size world_size * B on the
+     * whole list (at eta 0; with eta > 0 each rank draws its own noise). Every rank ends with
+     * the same weights; only rank 0 writes files. The model, texts and numbers must agree:
+     * dc_finetuner_new checks them on every rank. A rank that is lost, or that does not answer
+     * within dist_timeout, fails every other with DC_EIO. */
+    int world_size;              /* default 1: no process group */
+    int rank;                    /* 0 .. world_size - 1 (default 0) */
+    const char *master_addr;     /* rank 0's address (default NULL: "127.0.0.1") */
+    int master_port;             /* rank 0's TCP port for the rendezvous (default 29500) */
+    double dist_timeout;         /* seconds a rank waits for another (default 300) */
 } dc_finetune_options;
 #define DC_FINETUNE_OPTIONS_INIT                                                                \
     {DC_FINETUNE_OPTIONS_VERSION, NULL, NULL, 0, 500, 40, 6, 0.0, 8e-6, 1.3, 5, 50, NULL, 0, 1,  \
-     3.0, 1.0, 0.0, DC_CLIP_LOSS_LOG, DC_GRAD_FULL, 1234, 0, NULL, NULL}
+     3.0, 1.0, 0.0, DC_CLIP_LOSS_LOG, DC_GRAD_FULL, 1234, 0, NULL, NULL,                        \
+     /* Version 2 */ 1, 0, NULL, 29500, 300.0}
 
 DC_API dc_status dc_finetune_options_init(dc_finetune_options *options, unsigned version);
 

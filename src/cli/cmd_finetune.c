@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "cluster.h"
 #include "inputs.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -20,6 +21,7 @@
     "--src TEXT --trg TEXT [--preset NAME] [--t0 N --inv-steps S --train-steps S "         \
     "--epochs E --lr LR --sch-gamma G --clip-w W --l1-w W --id-w W "                       \
     "--grad-mode full|per-step --cache FILE --seed K --resume --align|--no-align "         \
+    "--dist-timeout SECONDS "                                                              \
     "--config FILE --image-size N --head-channels N --device D --threads N] "             \
     "--out FT.pt|FT.safetensors|FT.delta"
 
@@ -34,6 +36,7 @@ typedef struct finetune_args {
     cli_list images, sources, targets, presets;
     explicit_numbers n;
     int resume, half;
+    double dist_timeout;             /* NAN unless given */
     cli_model_args model_args;
     cli_compute compute;
     cli_align align;
@@ -106,6 +109,9 @@ static int build_options(const finetune_args *a, dc_finetune_options *o, const c
     if (o->id_weight > 0 && !a->arcface)
         return cli_command_usage_error(cmd, FINETUNE_USAGE, "--id-w needs --arcface");
     o->resume = a->resume;
+    set_double(a->dist_timeout, &o->dist_timeout);
+    if (!(o->dist_timeout > 0))
+        return cli_command_usage_error(cmd, FINETUNE_USAGE, "--dist-timeout must be > 0");
     return 0;
 }
 
@@ -116,7 +122,14 @@ typedef struct image_list {
     char **names;
     int count, capacity;
     cli_align *align;                /* how photos are read (--align) */
+    int stride, offset, seen;        /* this rank keeps images offset, offset + stride, ... */
 } image_list;
+
+/* Counts an image of the whole list; whether it is this rank's. */
+static int image_list_wants(image_list *l)
+{
+    return l->seen++ % l->stride == l->offset;
+}
 
 static void image_list_free(image_list *l)
 {
@@ -164,6 +177,8 @@ static int compare_names(const void *a, const void *b)
 
 static int add_image_file(image_list *l, const char *path, int size)
 {
+    if (!image_list_wants(l))
+        return 0;
     dc_tensor t = {0};
     int status = cli_check_photo_size(path, size);
     if (status)
@@ -189,6 +204,8 @@ static int add_array(image_list *l, const char *path)
     size_t plane = (size_t)3 * (size_t)all.shape[2] * (size_t)all.shape[3];
     int status = 0;
     for (int64_t i = 0; status == 0 && i < all.shape[0]; i++) {
+        if (!image_list_wants(l))
+            continue;
         dc_tensor one = {.dtype = DC_FLOAT32, .ndim = 4,
                          .shape = {1, 3, all.shape[2], all.shape[3]},
                          .data = malloc(plane * sizeof(float))};
@@ -281,7 +298,9 @@ static void on_interrupt(int sig)
 /* A bar on a terminal; otherwise one line per trained image. Ctrl-C cancels cleanly. */
 static int finetune_progress(void *user, const dc_progress *p)
 {
-    (void)user;
+    const dc_finetune_options *o = user;
+    if (o->rank != 0)                /* one report for the group: every rank trains alike */
+        return interrupted;
     if (isatty(STDERR_FILENO)) {
         enum { WIDTH = 20 };
         char bar[WIDTH + 1];
@@ -328,15 +347,33 @@ static char *pair_output(const char *out, const char *target, size_t pairs)
     return path;
 }
 
-/* The cache beside the output: FT.pt -> FT.dclat. */
-static char *default_cache(const char *out)
+/* `path` with `tag` before the extension of its file name (or at its end). */
+static char *tagged_path(const char *path, const char *tag)
 {
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash ? slash + 1 : path, '.');
+    size_t head = dot ? (size_t)(dot - path) : strlen(path), n = strlen(path) + strlen(tag) + 1;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%.*s%s%s", (int)head, path, tag, path + head);
+    return out;
+}
+
+/* The cache: --cache, else beside the output (FT.pt -> FT.dclat); in a process group each
+ * rank has its own (FT.rank1.dclat), holding its share of the images. */
+static char *cache_path(const char *given, const char *out, const dc_finetune_options *o)
+{
+    char tag[32] = "";
+    if (o->world_size > 1)
+        snprintf(tag, sizeof tag, ".rank%d", o->rank);
+    if (given)
+        return tagged_path(given, tag);
     const char *slash = strrchr(out, '/');
     const char *dot = strrchr(slash ? slash + 1 : out, '.');
-    size_t head = dot ? (size_t)(dot - out) : strlen(out), n = head + 8;
+    size_t head = dot ? (size_t)(dot - out) : strlen(out), n = head + strlen(tag) + 8;
     char *path = malloc(n);
     if (path)
-        snprintf(path, n, "%.*s.dclat", (int)head, out);
+        snprintf(path, n, "%.*s%s.dclat", (int)head, out, tag);
     return path;
 }
 
@@ -387,8 +424,7 @@ static int load_networks(const finetune_args *a, handles *h)
 static int cache_images(const finetune_args *a, const dc_finetune_options *o,
                         const image_list *images, handles *h, size_t *indices)
 {
-    char *cache_path = a->cache ? NULL : default_cache(a->out);
-    const char *path = a->cache ? a->cache : cache_path;
+    char *path = cache_path(a->cache, a->out, o);
     if (!path)
         return cli_usage_error("out of memory");
     dc_diffusion_options d;
@@ -410,7 +446,7 @@ static int cache_images(const finetune_args *a, const dc_finetune_options *o,
             fprintf(stderr, "image %d/%d %s: %s\n", i + 1, images->count, images->names[i],
                     dc_latent_cache_count(h->cache) > before ? "inverted" : "in the cache");
     }
-    free(cache_path);
+    free(path);
     return status;
 }
 
@@ -431,7 +467,7 @@ static int train_pairs(const finetune_args *a, const dc_finetune_options *o, han
             dc_cuda_memory_peak(a->compute.device, &peak_allocated, &peak_reserved) == DC_OK)
             fprintf(stderr, "peak CUDA memory: %.0f MiB allocated, %.0f MiB reserved\n",
                     peak_allocated / 1048576.0, peak_reserved / 1048576.0);
-        if (s == DC_OK)
+        if (s == DC_OK && o->rank == 0)
             printf("%s\n", path);
         else if (s == DC_ECANCELLED)
             fprintf(stderr, "diffclip: finetune: cancelled; the epochs saved so far are kept "
@@ -447,6 +483,7 @@ static int run_finetune(int argc, char **argv)
 {
     finetune_args a = {.n = {UNSET_INT, UNSET_INT, UNSET_INT, UNSET_INT, UNSET_INT,
                              UNSET_INT, UNSET_INT, NAN, NAN, NAN, NAN, NAN, NAN},
+                       .dist_timeout = NAN,
                        .compute = CLI_COMPUTE_DEFAULTS};
     const cli_option options[] = {
         {"model", CLI_STRING, &a.model, 0},        {"clip", CLI_STRING, &a.clip, 0},
@@ -462,6 +499,7 @@ static int run_finetune(int argc, char **argv)
         {"grad-mode", CLI_STRING, &a.grad_mode, 0}, {"loss-form", CLI_STRING, &a.loss_form, 0},
         {"cache", CLI_STRING, &a.cache, 0},        {"seed", CLI_INT, &a.n.seed, 0},
         {"resume", CLI_FLAG, &a.resume, 0},        {"half", CLI_FLAG, &a.half, 0},
+        {"dist-timeout", CLI_DOUBLE, &a.dist_timeout, 0},
         CLI_MODEL_OPTIONS(&a.model_args),
         {"out", CLI_STRING, &a.out, 'o'},          CLI_COMPUTE_OPTIONS(&a.compute),
         CLI_ALIGN_OPTIONS(&a.align),
@@ -479,8 +517,18 @@ static int run_finetune(int argc, char **argv)
         status = cli_command_usage_error(argv[0], FINETUNE_USAGE, "unexpected argument '%s'",
                                          more[0]);
     dc_finetune_options o;
+    int local_rank = -1;
+    char device[32];
     if (!status)
         status = build_options(&a, &o, argv[0]);
+    if (!status)
+        status = cli_dist_from_env(argv[0], FINETUNE_USAGE, &o, &local_rank);
+    /* One device per process: torchrun's LOCAL_RANK picks this process's GPU. */
+    if (!status && local_rank >= 0 && strcmp(a.compute.device, "auto") == 0 &&
+        dc_cuda_available()) {
+        snprintf(device, sizeof device, "cuda:%d", local_rank);
+        a.compute.device = device;
+    }
     int face_preset = 0;
     for (int i = 0; i < a.presets.count; i++)
         face_preset |= cli_preset_is_face(a.presets.items[i]);
@@ -492,7 +540,7 @@ static int run_finetune(int argc, char **argv)
     struct sigaction interrupt = {.sa_handler = on_interrupt};
     sigaction(SIGINT, &interrupt, NULL);
     handles h = {0};
-    image_list images = {.align = &a.align};
+    image_list images = {.align = &a.align, .stride = o.world_size, .offset = o.rank};
     size_t *indices = NULL;
     dc_model_info info;
     status = load_networks(&a, &h);
@@ -508,6 +556,7 @@ static int run_finetune(int argc, char **argv)
         o.image_indices = indices;
         o.image_count = (size_t)images.count;
         o.progress = finetune_progress;
+        o.progress_user = &o;
         if (dc_finetuner_new(&h.ft, h.model, h.clip, h.tokenizer, h.idnet, h.cache, &o) !=
             DC_OK)
             status = cli_library_error();
@@ -563,9 +612,17 @@ const cli_command cli_cmd_finetune = {
     "  --seed K              (1234)\n"
     "  --resume              continue from the epoch file a stopped run left\n"
     "  --half                CLIP in float16 (CUDA only)\n"
+    "  --dist-timeout S      seconds a rank of a process group waits for another (300)\n"
     CLI_MODEL_HELP
     CLI_ALIGN_HELP
     CLI_COMPUTE_HELP
+    "\n"
+    "On several processes (torchrun, srun, mpirun; docs/scaling.md): with WORLD_SIZE and RANK\n"
+    "(or Slurm's SLURM_NTASKS and SLURM_PROCID), MASTER_ADDR and MASTER_PORT in the\n"
+    "environment, the processes join a Gloo process group; rank r inverts and trains images\n"
+    "r, r + WORLD_SIZE, ... (its own cache, FT.rankR.dclat), the gradients are averaged before\n"
+    "every Adam step (WORLD_SIZE ranks with --batch B train as one with --batch WORLD_SIZE*B)\n"
+    "and rank 0 writes the weights. LOCAL_RANK picks the GPU under --device auto.\n"
     "\n"
     "example:\n"
     "  diffclip finetune --model celeba_hq.ckpt --clip ViT-B-16.pt \\\n"

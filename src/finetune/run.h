@@ -19,6 +19,10 @@ typedef struct ft_run {
     int64_t channels;                    /* of the cache's images; their size is the file's */
     const dc_finetune_options *options;  /* checked; indices below the cache's count */
     ft_trainer *trainer;                 /* over model */
+    /* Data parallelism (ft_trainer's dist): this rank's cache entries are its share of the
+     * group's list of group_images, rank r holding images r, r + W, ... */
+    ct_dist *dist;                       /* not owned; NULL: one process */
+    size_t group_images;
     /* the run in progress */
     dc_progress report;
     double started;
@@ -28,7 +32,8 @@ typedef struct ft_run {
 /* Trains from base's weights for every epoch with texts source -> target; after epoch e <
  * epochs the weights go to `path` with ".epochE" before its extension, after the last to
  * `path` (the previous epoch's file is then removed). options->resume continues from the
- * latest file a previous run left. */
+ * latest file a previous run left. In a process group every rank calls it; rank 0 alone
+ * reads and writes the files and the others learn of its failures. */
 int ft_run_train(ft_run *run, const char *source, const char *target, const char *path);
 
 /* Writes model's weights: a delta from base (".delta", named by base_fingerprint), a

@@ -23,7 +23,7 @@ DC_DIFFUSION_OPTIONS_VERSION = 1
 DC_CLIP_OPTIONS_VERSION = 1
 DC_IDNET_OPTIONS_VERSION = 1
 DC_EDIT_OPTIONS_VERSION = 1
-DC_FINETUNE_OPTIONS_VERSION = 1
+DC_FINETUNE_OPTIONS_VERSION = 2
 DC_FACE_DESCRIPTOR_OPTIONS_VERSION = 1
 DC_FACE_DESCRIPTOR_SIZE = 128
 DC_FACE_INPUT_SIZE = 150
@@ -216,7 +216,10 @@ class dc_finetune_options(Structure):
                 ("image_count", c_size_t), ("batch_size", c_int), ("clip_weight", c_double),
                 ("l1_weight", c_double), ("id_weight", c_double), ("loss_form", c_int),
                 ("grad_mode", c_int), ("seed", c_uint64), ("resume", c_int),
-                ("progress", dc_progress_fn), ("progress_user", c_void_p)]
+                ("progress", dc_progress_fn), ("progress_user", c_void_p),
+                # version 2
+                ("world_size", c_int), ("rank", c_int), ("master_addr", c_char_p),
+                ("master_port", c_int), ("dist_timeout", c_double)]
 
 
 class dc_dataset_preset(Structure):
