@@ -822,9 +822,11 @@ DC_API dc_status dc_finetune_options_apply_preset(dc_finetune_options *options,
  * with its tokenizer, an optional identity network (NULL) and the latent cache of the
  * training images, which must have been made with `base` and the options' t0 and inv_steps.
  * Every handle must outlive the fine-tuner; the options (and their texts) are copied.
+ * With world_size > 1 it returns once every rank has joined and the ranks agree.
  * Errors: DC_EINVAL (NULL, options out of range, no texts or an empty text, every loss weight
  * 0, an identity weight without a network, a cache of another model or other parameters, image
- * indices beyond the cache), DC_ENOMEM. */
+ * indices beyond the cache, a rank outside the world size; options that differ between the
+ * ranks), DC_EIO (the process group not formed within dist_timeout), DC_ENOMEM. */
 DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *clip,
                                   dc_tokenizer *tokenizer, dc_idnet *idnet,
                                   dc_latent_cache *cache, const dc_finetune_options *options);
@@ -836,8 +838,10 @@ DC_API void dc_finetuner_free(dc_finetuner *ft);
  * file atomically. The format follows the extension of `path` (any case): ".safetensors",
  * ".delta" (dc_finetuner_save), else a torch.save zip. A progress callback that returns non-zero
  * stops with DC_ECANCELLED; files saved so far stay intact and the fine-tuner usable.
- * Errors: DC_EINVAL (NULL, pair out of range), DC_EIO, DC_EFORMAT (an epoch file to resume
- * from that is damaged), DC_ECANCELLED (files saved so far stay intact and the fine-tuner
+ * In a process group every rank calls it for the same pair; rank 0 alone reads and writes
+ * the files.
+ * Errors: DC_EINVAL (NULL, pair out of range), DC_EIO (also: a rank lost, or silent for
+ * dist_timeout), DC_EFORMAT (an epoch file to resume from that is damaged), DC_ECANCELLED (files saved so far stay intact and the fine-tuner
  * usable), DC_ENOMEM. */
 DC_API dc_status dc_finetuner_train(dc_finetuner *ft, size_t pair, const char *path);
 /* Writes the current weights: ".delta" files hold fine-tuned minus base as float16

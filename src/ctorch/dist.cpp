@@ -3,6 +3,7 @@
  * share are used; the store's options that differ live in compat.hpp. */
 #define USE_C10D_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <c10/core/GradMode.h>
@@ -85,14 +86,25 @@ extern "C" int ct_dist_new(ct_dist **out, int rank, int world, const char *maste
         return dci_err(DC_ENOMEM, "%s: out of memory", __func__);
     try {
         ensure_threads();
+        /* Under torchrun's agent store (TORCHELASTIC_USE_AGENT_STORE=True) the agent already
+         * serves MASTER_PORT: every rank is a client, under the attempt's prefix, as
+         * PyTorch's own env:// rendezvous does. Otherwise rank 0 serves it. */
+        const char *agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+        bool agent_store = agent && std::string(agent) == "True";
         c10d::TCPStoreOptions so;
         so.port = (std::uint16_t)master_port;
-        so.isServer = rank == 0;
+        so.isServer = rank == 0 && !agent_store;
         so.numWorkers = (std::size_t)world;
         so.waitWorkers = true;
         so.timeout = timeout;
         store_options_compat(so);
         d->store = c10::make_intrusive<c10d::TCPStore>(d->master, so);
+        if (agent_store) {
+            const char *attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
+            d->store = c10::make_intrusive<c10d::PrefixStore>(
+                std::string("/worker/attempt_") + (attempt && *attempt ? attempt : "0"),
+                d->store);
+        }
         auto options = c10d::ProcessGroupGloo::Options::create(timeout);
         /* Loopback runs (tests, one machine) bind loopback; elsewhere GLOO_SOCKET_IFNAME
          * names the interface, as for PyTorch, or the host name's address is used. */
