@@ -281,7 +281,7 @@ DEBIAN13_PACKAGES := build-essential pkg-config libtorch-dev libopenblas0-pthrea
                      libpng-dev libjpeg62-turbo-dev zlib1g-dev python3 python3-torch python3-numpy \
                      abigail-tools unicode-data python3-skimage python-matplotlib-data \
                      libdlib-dev libdlib-data libblas-dev liblapack-dev python3-pil python3-scipy clang libclang-rt-dev llvm cargo \
-                     libmicrohttpd-dev chromium nodejs libyaml-dev libgloo-dev
+                     libmicrohttpd-dev chromium nodejs libyaml-dev shellcheck libgloo-dev
 DEBIAN13_RUN       = sh tools/debian13.sh run $(DEBIAN13_ROOT) . $(abspath $(GOLDEN)) \
                      $(abspath $(CLIP_DATA)) $(abspath $(FACEAPI))
 DEBIAN13_ARGS     := GOLDEN=/work/golden CLIP_DATA=/work/clip FACEAPI=/work/faceapi

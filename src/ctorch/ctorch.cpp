@@ -322,6 +322,31 @@ extern "C" int ct_manual_seed(uint64_t seed)
     });
 }
 
+static at::Generator default_generator(int device)
+{
+    return at::globalContext().defaultGenerator(torch_device(device));
+}
+
+extern "C" int ct_rng_state(ct_tensor **out, int device)
+{
+    return produce(__func__, out, {}, [&] {
+        at::Generator gen = default_generator(device);
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        return gen.get_state();
+    });
+}
+
+extern "C" int ct_rng_set_state(int device, const ct_tensor *state)
+{
+    CT_REQUIRE(state);
+    return guarded(__func__, [&] {
+        at::Generator gen = default_generator(device);
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(state->t);
+        return static_cast<int>(DC_OK);
+    });
+}
+
 extern "C" size_t ct_live_handles(void) { return live_handles.load(); }
 
 /* ---- pools ---- */
@@ -567,6 +592,20 @@ extern "C" int ct_backward(const ct_tensor *loss)
     });
 }
 
+extern "C" int ct_backward_with(const ct_tensor *out, const ct_tensor *grad)
+{
+    CT_REQUIRE(out);
+    CT_REQUIRE(grad);
+    return guarded(__func__, [&] {
+        if (!out->t.requires_grad())
+            throw failure(DC_EINVAL, "the output does not require grad");
+        if (out->t.sizes() != grad->t.sizes())
+            throw failure(DC_EINVAL, "the gradient's shape differs from the output's");
+        out->t.backward(grad->t);
+        return static_cast<int>(DC_OK);
+    });
+}
+
 extern "C" int ct_grad(ct_tensor **out, const ct_tensor *t)
 {
     CT_REQUIRE(out);
@@ -588,6 +627,22 @@ extern "C" int ct_clear_grad(ct_tensor *t)
     CT_REQUIRE(t);
     return guarded(__func__, [&] {
         t->t.mutable_grad().reset();
+        return static_cast<int>(DC_OK);
+    });
+}
+
+extern "C" int ct_set_grad(ct_tensor *t, const ct_tensor *grad, double scale)
+{
+    CT_REQUIRE(t);
+    CT_REQUIRE(grad);
+    return guarded(__func__, [&] {
+        if (t->t.sizes() != grad->t.sizes())
+            throw failure(DC_EINVAL, "the gradient's shape differs from the tensor's");
+        c10::NoGradGuard no_grad;
+        at::Tensor g = grad->t.to(t->t.options(), /*non_blocking=*/false, /*copy=*/true);
+        if (scale != 1.0)
+            g.mul_(scale);
+        t->t.mutable_grad() = g;
         return static_cast<int>(DC_OK);
     });
 }

@@ -63,6 +63,10 @@ int ct_synchronize(int device);
 int ct_parse_device(const char *name, int *device);
 /* Seeds the global CPU and CUDA generators (ct_randn). */
 int ct_manual_seed(uint64_t seed);
+/* A copy of the state of `device`'s default generator (a uint8 tensor on the CPU), and its
+ * restoration: recomputation replays a step's noise draws. */
+int ct_rng_state(ct_tensor **out, int device);
+int ct_rng_set_state(int device, const ct_tensor *state);
 
 /* Floating-point operations (2 per multiply-add) of the forward conv, linear, matmul and bmm
  * calls made on this thread since the last reset: what the benchmarks report as GFLOP/s.
@@ -115,10 +119,16 @@ int ct_set_requires_grad(ct_tensor *t, int requires_grad);
 int ct_requires_grad(const ct_tensor *t);
 /* Backpropagates a one-element tensor; gradients accumulate into leaves. */
 int ct_backward(const ct_tensor *loss);
+/* Backpropagates `grad` (out's shape) from a non-scalar `out`: a vector-Jacobian product,
+ * gradients accumulated into the leaves as ct_backward does. */
+int ct_backward_with(const ct_tensor *out, const ct_tensor *grad);
 /* The accumulated gradient of a leaf; *out = NULL (DC_OK) when it has none. */
 int ct_grad(ct_tensor **out, const ct_tensor *t);
 /* Drops the gradient (sets it to None, as optimizer.zero_grad(set_to_none=True)). */
 int ct_clear_grad(ct_tensor *t);
+/* t's gradient becomes a copy of `grad` in t's dtype, multiplied by `scale` (mixed
+ * precision: a reduced-precision copy's gradient onto float32 master weights). */
+int ct_set_grad(ct_tensor *t, const ct_tensor *grad, double scale);
 int ct_detach(ct_tensor **out, const ct_tensor *t);
 
 /* Scopes, strictly nested per thread: ct_grad_mode_begin(0) is torch.no_grad();

@@ -14,12 +14,13 @@ void df_generate_options_init(df_generate_options *o)
     o->logvar = DF_LOGVAR_FIXEDSMALL;
 }
 
-int df_generate(const df_schedule *s, df_eps_fn eps, void *ctx, const ct_tensor *x_t,
-                const df_generate_options *o, ct_tensor **x0)
+int df_generate_pairs(const df_schedule *s, const df_generate_options *o, df_step_pair **pairs,
+                      size_t *count)
 {
-    if (!s || !s->alphas_cumprod || !eps || !x_t || !o || !x0)
+    if (!s || !o || !pairs || !count)
         return dci_err(DC_EINVAL, "generation: NULL argument");
-    *x0 = NULL;
+    *pairs = NULL;
+    *count = 0;
     int T = s->num_timesteps;
     if (o->n_steps != 0 && (o->n_steps < 2 || o->n_steps > T))
         return dci_err(DC_EINVAL, "generation: %d steps (0 for every step, or 2..%d)",
@@ -31,25 +32,41 @@ int df_generate(const df_schedule *s, df_eps_fn eps, void *ctx, const ct_tensor 
         return dci_err(DC_EINVAL, "generation: DDPM sampling needs every step (n_steps 0), "
                        "got %d steps", o->n_steps);
 
-    size_t len = o->n_steps == 0 ? (size_t)o->t0 : (size_t)o->n_steps, count = 0;
+    size_t len = o->n_steps == 0 ? (size_t)o->t0 : (size_t)o->n_steps, n = 0;
     int *seq = malloc(len * sizeof *seq);
-    df_step_pair *pairs = malloc(len * sizeof *pairs);
-    int status = seq && pairs ? DC_OK : dci_err(DC_ENOMEM, "generation: out of memory");
+    df_step_pair *out = malloc(len * sizeof *out);
+    int status = seq && out ? DC_OK : dci_err(DC_ENOMEM, "generation: out of memory");
     if (status == DC_OK)
-        status = df_step_sequence(o->t0, o->n_steps, seq, len, &count);
-    if (status == DC_OK) {
-        for (size_t i = 0; i < count; i++) {
-            size_t k = count - 1 - i;
-            pairs[i] = (df_step_pair){.t = seq[k], .t_next = k ? seq[k - 1] : -1};
-        }
-        status = df_maybe_seed(o->seeded, o->seed);
+        status = df_step_sequence(o->t0, o->n_steps, seq, len, &n);
+    for (size_t i = 0; status == DC_OK && i < n; i++) {
+        size_t k = n - 1 - i;
+        out[i] = (df_step_pair){.t = seq[k], .t_next = k ? seq[k - 1] : -1};
     }
+    free(seq);
+    if (status != DC_OK) {
+        free(out);
+        return status;
+    }
+    *pairs = out;
+    *count = n;
+    return DC_OK;
+}
+
+int df_generate(const df_schedule *s, df_eps_fn eps, void *ctx, const ct_tensor *x_t,
+                const df_generate_options *o, ct_tensor **x0)
+{
+    if (!s || !s->alphas_cumprod || !eps || !x_t || !o || !x0)
+        return dci_err(DC_EINVAL, "generation: NULL argument");
+    *x0 = NULL;
+    df_step_pair *pairs;
+    size_t count;
+    DCI_TRY(df_generate_pairs(s, o, &pairs, &count));
+    int status = df_maybe_seed(o->seeded, o->seed);
     if (status == DC_OK) {
         df_step_params p = {.sampler = o->sampler, .eta = o->eta, .logvar = o->logvar};
         status = df_run_steps(s, eps, ctx, x_t, pairs, count, &p, o->detach_each_step,
                               o->on_step, o->user, x0);
     }
-    free(seq);
     free(pairs);
     return status;
 }

@@ -28,6 +28,11 @@ typedef struct df_generate_options {
 /* t0 500, 40 steps, DDIM, eta 0, fixedsmall, unseeded, no callback. */
 void df_generate_options_init(df_generate_options *o);
 
+/* The (t -> t_next) pairs df_generate runs for these options, checked as it checks them:
+ * *pairs (malloc'd, the caller frees) holds *count of them. */
+int df_generate_pairs(const df_schedule *s, const df_generate_options *o, df_step_pair **pairs,
+                      size_t *count);
+
 /* Generates from x_t (N, C, H, W) at o->t0 (t0 < T, or t0 <= T with every step). *x0 is a
  * new handle. Under grad mode the result carries the graph through every step. */
 int df_generate(const df_schedule *s, df_eps_fn eps, void *ctx, const ct_tensor *x_t,

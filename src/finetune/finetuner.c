@@ -45,9 +45,26 @@ int ft_trainer_init(ft_trainer *t, nn_unet *model, const nn_clip *clip, nn_token
         return dci_err(DC_EINVAL, "fine-tuning: unknown gradient mode %d", (int)c->grad_mode);
     if (nn_unet_dtype(model) != DC_FLOAT32)
         return dci_err(DC_EINVAL, "fine-tuning: the trained UNet must be float32");
-    for (size_t i = 0; i < nn_unet_tensor_count(model); i++)
-        DCI_TRY(ct_set_requires_grad(nn_unet_tensor(model, i), 1));
-    t->model = model;
+    if (c->recompute && c->grad_mode != FT_GRAD_FULL)
+        return dci_err(DC_EINVAL, "fine-tuning: recomputation is for the full-gradient mode "
+                                  "(the per-step mode keeps one step's graph already)");
+    if (c->dtype != DC_FLOAT32 && c->dtype != DC_BFLOAT16 && c->dtype != DC_FLOAT16)
+        return dci_err(DC_EINVAL, "fine-tuning: computes in float32, bfloat16 or float16");
+    if (c->dtype == DC_FLOAT16 && nn_unet_device(model) == CT_CPU)
+        return dci_err(DC_EINVAL, "fine-tuning: float16 needs a CUDA device (LibTorch's CPU "
+                                  "float16 kernels are incomplete); use bfloat16 on the CPU");
+    t->model = t->compute = model;
+    if (c->dtype != DC_FLOAT32)
+        DCI_TRY(nn_unet_clone(&t->compute, model, nn_unet_device(model), c->dtype));
+    for (size_t i = 0; i < nn_unet_tensor_count(model); i++) {
+        int status = ct_set_requires_grad(nn_unet_tensor(t->compute, i), 1);
+        if (status != DC_OK) {
+            ft_trainer_free(t);
+            return status;
+        }
+    }
+    /* GradScaler's defaults: 2^16, halved on an overflow, doubled after 2000 clean steps. */
+    t->loss_scale = c->dtype == DC_FLOAT16 ? 65536.0 : 1.0;
     t->clip = clip;
     t->tokenizer = tokenizer;
     t->idnet = idnet;
@@ -64,10 +81,28 @@ void ft_trainer_free(ft_trainer *t)
     ft_text_direction_clear(&t->direction);
     free(t->source);
     free(t->target);
+    if (t->compute != t->model)
+        nn_unet_free(t->compute);
     free(t->params);
     t->adam = NULL;
+    t->compute = NULL;
     t->params = NULL;
     t->source = t->target = NULL;
+}
+
+int ft_trainer_sync(ft_trainer *t)
+{
+    if (!t || !t->model)
+        return dci_err(DC_EINVAL, "fine-tuning: NULL argument");
+    if (t->compute == t->model)
+        return DC_OK;
+    ct_scope *no_grad = NULL;
+    DCI_TRY(ct_grad_mode_begin(&no_grad, 0));
+    int status = DC_OK;
+    for (size_t i = 0; status == DC_OK && i < nn_unet_tensor_count(t->model); i++)
+        status = ct_copy_(nn_unet_tensor(t->compute, i), nn_unet_tensor(t->model, i));
+    ct_scope_end(no_grad);
+    return status;
 }
 
 int ft_trainer_begin(ft_trainer *t, const char *source, const char *target)
@@ -89,8 +124,9 @@ int ft_trainer_begin(ft_trainer *t, const char *source, const char *target)
         return dci_err(DC_ENOMEM, "fine-tuning: out of memory");
     for (size_t i = 0; i < count; i++)
         t->params[i] = nn_unet_tensor(t->model, i);
-    return ct_adam_new(&t->adam, t->params, count, t->config.learning_rate, ADAM_BETA1,
-                       ADAM_BETA2, ADAM_EPS, 0.0);
+    int status = ct_adam_new(&t->adam, t->params, count, t->config.learning_rate, ADAM_BETA1,
+                             ADAM_BETA2, ADAM_EPS, 0.0);
+    return status == DC_OK ? ft_trainer_sync(t) : status;
 }
 
 void ft_trainer_set_lr(ft_trainer *t, double lr)
@@ -129,13 +165,19 @@ static int group_clip_loss(const ft_trainer *t, const ct_tensor *l_dir, double m
 /* The weighted sum of the losses of x_gen against x0 (in the current pool); the values go
  * to the report. Each network gets the images on its own device. With a process group the
  * values are the whole batch's (one reduction of the three). */
-static int total_loss(ft_trainer *t, const ct_tensor *x0, const ct_tensor *x_gen,
+static int total_loss(ft_trainer *t, const ct_tensor *x0, const ct_tensor *generated,
                       ct_tensor **total, ft_step_report *r)
 {
+    const ct_tensor *x_gen = generated;
+    ct_tensor *as_float;
     const ft_config *c = &t->config;
     ct_tensor *l_dir = NULL, *l1 = NULL, *id = NULL;
     double values[3] = {0, 0, 0};
     *total = NULL;
+    if (ct_dtype(x_gen) != DC_FLOAT32) {
+        DCI_TRY(ct_to(&as_float, x_gen, DC_FLOAT32, ct_device(x_gen)));
+        x_gen = as_float;
+    }
     if (c->clip_weight > 0) {
         int device = nn_clip_device(t->clip);
         ct_tensor *direction, *src, *gen;
@@ -163,6 +205,7 @@ static int total_loss(ft_trainer *t, const ct_tensor *x0, const ct_tensor *x_gen
             values[i] *= t->share;
         DCI_TRY(ct_dist_allreduce_f64(t->dist, values, 3));
     }
+    r->loss_clip = 0;
     r->loss_l1 = values[1];
     r->loss_id = values[2];
     if (l_dir) {
@@ -212,27 +255,100 @@ static int gradient_norm(const nn_unet *model, double *norm)
     return DC_OK;
 }
 
-/* Backward of the loss of x_gen, the gradient hook, one Adam step, gradients dropped. */
+/* Drops every gradient: the master weights' and the compute copy's. */
+static int zero_gradients(ft_trainer *t)
+{
+    int status = ct_adam_zero_grad(t->adam);
+    for (size_t i = 0; t->compute != t->model && i < nn_unet_tensor_count(t->compute); i++) {
+        int cleared = ct_clear_grad(nn_unet_tensor(t->compute, i));
+        status = status != DC_OK ? status : cleared;
+    }
+    return status;
+}
+
+/* The compute copy's gradients onto the float32 weights, unscaled; *finite is 0 when a
+ * float16 gradient overflowed. */
+static int gather_gradients(ft_trainer *t, int *finite)
+{
+    *finite = 1;
+    if (t->compute == t->model)
+        return DC_OK;
+    for (size_t i = 0; i < nn_unet_tensor_count(t->model); i++) {
+        ct_tensor *g;
+        DCI_TRY(ct_grad(&g, nn_unet_tensor(t->compute, i)));
+        if (!g)
+            continue;
+        if (t->config.dtype == DC_FLOAT16) {
+            double largest;
+            DCI_TRY(ct_max_abs(g, &largest));
+            if (!isfinite(largest)) {
+                *finite = 0;
+                return DC_OK;
+            }
+        }
+        DCI_TRY(ct_set_grad(nn_unet_tensor(t->model, i), g, 1.0 / t->loss_scale));
+    }
+    return DC_OK;
+}
+
+/* After a backward pass: the gradients onto the float32 weights, the hook, one Adam step
+ * (skipped, with the loss scale halved, when float16 overflowed), the compute copy
+ * updated. */
+static int apply_gradients(ft_trainer *t, ft_step_report *r)
+{
+    int finite;
+    DCI_TRY(gather_gradients(t, &finite));
+    if (t->dist) {
+        /* Every rank skips the step when one overflowed, so that all stay in step. */
+        double overflowed = !finite;
+        DCI_TRY(ct_dist_allreduce_f64(t->dist, &overflowed, 1));
+        finite = overflowed == 0;
+        if (finite)
+            DCI_TRY(ct_dist_allreduce_grads(t->dist, t->params,
+                                            nn_unet_tensor_count(t->model), t->share));
+    }
+    if (!finite) {
+        t->loss_scale /= 2;
+        t->good_steps = 0;
+        r->skipped = 1;
+        return DC_OK;
+    }
+    DCI_TRY(gradient_norm(t->model, &r->grad_norm));
+    if (t->on_grad && t->on_grad(t->user, t->model))
+        return dci_err(DC_ECANCELLED, "fine-tuning: cancelled");
+    DCI_TRY(ct_adam_step(t->adam));
+    if (t->config.dtype == DC_FLOAT16 && ++t->good_steps == 2000) {
+        t->loss_scale *= 2;
+        t->good_steps = 0;
+    }
+    r->optimised = 1;
+    return ft_trainer_sync(t);
+}
+
+/* The weighted loss of x_gen, times the loss scale, backpropagated; *leaf_grad, when given,
+ * receives the gradient of x_gen (a leaf). */
+static int backward_loss(ft_trainer *t, const ct_tensor *x0, const ct_tensor *x_gen,
+                         ft_step_report *r, ct_tensor **leaf_grad)
+{
+    ct_tensor *total;
+    DCI_TRY(total_loss(t, x0, x_gen, &total, r));
+    if (t->loss_scale != 1.0)
+        DCI_TRY(ct_mul_scalar(&total, total, t->loss_scale));
+    DCI_TRY(ct_backward(total));
+    return leaf_grad ? ct_grad(leaf_grad, x_gen) : DC_OK;
+}
+
+/* Backward of the loss of x_gen, then the gradients applied; gradients dropped. */
 static int optimise(ft_trainer *t, const ct_tensor *x0, const ct_tensor *x_gen,
                     ft_step_report *r)
 {
     size_t mark = ct_pool_begin();
-    ct_tensor *total;
-    int status = total_loss(t, x0, x_gen, &total, r);
+    r->optimised = r->skipped = 0;
+    int status = backward_loss(t, x0, x_gen, r, NULL);
     if (status == DC_OK)
-        status = ct_backward(total);
-    if (status == DC_OK && t->dist)
-        status = ct_dist_allreduce_grads(t->dist, t->params, nn_unet_tensor_count(t->model),
-                                         t->share);
-    if (status == DC_OK)
-        status = gradient_norm(t->model, &r->grad_norm);
-    if (status == DC_OK && t->on_grad && t->on_grad(t->user, t->model))
-        status = dci_err(DC_ECANCELLED, "fine-tuning: cancelled");
-    if (status == DC_OK)
-        status = ct_adam_step(t->adam);
+        status = apply_gradients(t, r);
     ct_pool_end(mark, NULL, 0);
-    int cleared = ct_adam_zero_grad(t->adam);
-    r->optimised = status == DC_OK;
+    int cleared = zero_gradients(t);
     return status != DC_OK ? status : cleared;
 }
 
@@ -263,29 +379,137 @@ static int on_generation_step(void *user, const df_step_info *info)
     return s->status != DC_OK;
 }
 
-static int train_batch(ft_trainer *t, const ct_tensor *x0_in, const ct_tensor *x_lat,
-                       step_context *s)
+static void generation_options(const ft_trainer *t, df_generate_options *g)
 {
-    int device = nn_unet_device(t->model);
-    ct_tensor *x0, *x, *x_gen;
-    DCI_TRY(ct_to(&x0, x0_in, DC_FLOAT32, device));
-    DCI_TRY(ct_to(&x, x_lat, DC_FLOAT32, device));
-    s->x0 = x0;
+    df_generate_options_init(g);
+    g->t0 = t->config.t0;
+    g->n_steps = t->config.steps;
+    g->eta = t->config.eta;
+}
+
+/* The generation with its graph, then (full mode) the Adam step. */
+static int train_batch_with_graph(ft_trainer *t, const ct_tensor *x0, const ct_tensor *x,
+                                  step_context *s)
+{
     df_generate_options g;
-    df_generate_options_init(&g);
-    g.t0 = t->config.t0;
-    g.n_steps = t->config.steps;
-    g.eta = t->config.eta;
+    generation_options(t, &g);
     g.detach_each_step = t->config.grad_mode == FT_GRAD_PER_STEP;
     g.on_step = on_generation_step;
     g.user = s;
-    int status = df_generate(t->schedule, nn_unet_eps, t->model, x, &g, &x_gen);
+    ct_tensor *x_gen;
+    int status = df_generate(t->schedule, nn_unet_eps, t->compute, x, &g, &x_gen);
     if (status != DC_OK)
         return s->status != DC_OK ? s->status : status;
     if (t->config.grad_mode == FT_GRAD_PER_STEP)
         return DC_OK;
-    DCI_TRY(optimise(t, x0, x_gen, &s->report));
-    if (t->on_step && t->on_step(t->user, &s->report))
+    return optimise(t, x0, x_gen, &s->report);
+}
+
+/* One generation step k with the trainer's noise predictor; *out lands in the caller's pool. */
+static int run_pair(ft_trainer *t, const ct_tensor *x, const df_step_pair *pair,
+                    ct_tensor **out)
+{
+    df_step_params p = {.sampler = DF_SAMPLER_DDIM, .eta = t->config.eta};
+    return df_run_steps(t->schedule, nn_unet_eps, t->compute, x, pair, 1, &p, 0, NULL, NULL,
+                        out);
+}
+
+/* The generation without a graph: xs[k] is step k's input, xs[count] the image; rng[k] the
+ * generator's state before step k (eta > 0 only). */
+static int forward_keeping_inputs(ft_trainer *t, const ct_tensor *x, const df_step_pair *pairs,
+                                  size_t count, ct_tensor **xs, ct_tensor **rng, step_context *s)
+{
+    ct_scope *no_grad = NULL;
+    DCI_TRY(ct_grad_mode_begin(&no_grad, 0));
+    int device = ct_device(x), status = ct_detach(&xs[0], x);
+    for (size_t k = 0; status == DC_OK && k < count; k++) {
+        if (t->config.eta > 0)
+            status = ct_rng_state(&rng[k], device);
+        if (status == DC_OK)
+            status = run_pair(t, xs[k], &pairs[k], &xs[k + 1]);
+        if (status == DC_OK) {
+            df_step_info info = {.step = k, .steps = count, .t = pairs[k].t,
+                                 .t_next = pairs[k].t_next, .x = xs[k + 1]};
+            if (on_generation_step(s, &info))
+                status = s->status;
+        }
+    }
+    ct_scope_end(no_grad);
+    return status;
+}
+
+/* The loss's gradient taken back from the image to the latent one step at a time, each step
+ * recomputed with its graph; then the Adam step. */
+static int backward_recomputed(ft_trainer *t, const ct_tensor *x0, const df_step_pair *pairs,
+                               size_t count, ct_tensor *const *xs, ct_tensor *const *rng,
+                               ft_step_report *r)
+{
+    int device = ct_device(xs[0]);
+    ct_tensor *after_forward = NULL, *image, *grad = NULL;
+    if (t->config.eta > 0)
+        DCI_TRY(ct_rng_state(&after_forward, device));
+    DCI_TRY(ct_detach(&image, xs[count]));
+    DCI_TRY(ct_set_requires_grad(image, 1));
+    r->optimised = r->skipped = 0;
+    DCI_TRY(backward_loss(t, x0, image, r, &grad));
+    for (size_t k = count; k-- > 0;) {
+        size_t mark = ct_pool_begin();
+        ct_tensor *input, *output, *input_grad = NULL;
+        int status = rng[k] ? ct_rng_set_state(device, rng[k]) : DC_OK;
+        if (status == DC_OK)
+            status = ct_detach(&input, xs[k]);
+        if (status == DC_OK && k > 0)
+            status = ct_set_requires_grad(input, 1);
+        if (status == DC_OK)
+            status = run_pair(t, input, &pairs[k], &output);
+        if (status == DC_OK)
+            status = ct_backward_with(output, grad);
+        if (status == DC_OK && k > 0)
+            status = ct_grad(&input_grad, input);
+        ct_pool_end(mark, &input_grad, status == DC_OK && input_grad ? 1 : 0);
+        DCI_TRY(status);
+        ct_free(grad);
+        grad = input_grad;
+    }
+    if (after_forward)
+        DCI_TRY(ct_rng_set_state(device, after_forward));
+    return apply_gradients(t, r);
+}
+
+static int train_batch_recomputed(ft_trainer *t, const ct_tensor *x0, const ct_tensor *x,
+                                  step_context *s)
+{
+    df_generate_options g;
+    generation_options(t, &g);
+    df_step_pair *pairs;
+    size_t count;
+    DCI_TRY(df_generate_pairs(t->schedule, &g, &pairs, &count));
+    ct_tensor **xs = calloc(count + 1, sizeof *xs), **rng = calloc(count, sizeof *rng);
+    int status = xs && rng ? DC_OK : dci_err(DC_ENOMEM, "fine-tuning: out of memory");
+    size_t mark = ct_pool_begin();
+    if (status == DC_OK)
+        status = forward_keeping_inputs(t, x, pairs, count, xs, rng, s);
+    if (status == DC_OK)
+        status = backward_recomputed(t, x0, pairs, count, xs, rng, &s->report);
+    ct_pool_end(mark, NULL, 0);
+    int cleared = zero_gradients(t);
+    free(xs);
+    free(rng);
+    free(pairs);
+    return status != DC_OK ? status : cleared;
+}
+
+static int train_batch(ft_trainer *t, const ct_tensor *x0_in, const ct_tensor *x_lat,
+                       step_context *s)
+{
+    int device = nn_unet_device(t->model);
+    ct_tensor *x0, *x;
+    DCI_TRY(ct_to(&x0, x0_in, DC_FLOAT32, device));
+    DCI_TRY(ct_to(&x, x_lat, DC_FLOAT32, device));
+    s->x0 = x0;
+    DCI_TRY(t->config.recompute ? train_batch_recomputed(t, x0, x, s)
+                                : train_batch_with_graph(t, x0, x, s));
+    if (t->config.grad_mode == FT_GRAD_FULL && t->on_step && t->on_step(t->user, &s->report))
         return dci_err(DC_ECANCELLED, "fine-tuning: cancelled after the Adam step");
     return DC_OK;
 }
@@ -307,6 +531,6 @@ int ft_trainer_step(ft_trainer *t, const ct_tensor *x0, const ct_tensor *x_lat)
     ct_pool_end(mark, NULL, 0);
     ct_scope_end(grad);
     if (status != DC_OK)
-        ct_adam_zero_grad(t->adam);      /* a cancelled backward leaves none behind */
+        zero_gradients(t);               /* a cancelled backward leaves none behind */
     return status;
 }

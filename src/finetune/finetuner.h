@@ -8,7 +8,15 @@
  *   steps. Unlike the published code, the identity loss is taken on the same predicted x_0
  *   and so has a gradient (docs/deviations.md).
  * Gradients are dropped (set to None) after every Adam step. The trainer works on a UNet it
- * does not own; epochs, images, saving and the learning-rate schedule are the caller's. */
+ * does not own; epochs, images, saving and the learning-rate schedule are the caller's.
+ *
+ * Recomputation (FT_GRAD_FULL only) gives the same gradient in less memory: the generation
+ * runs without a graph, keeping only each step's input; the backward pass then goes from the
+ * last step to the first, re-running each UNet call with its graph and backpropagating the
+ * gradient of its output (a step's noise draws, for eta > 0, are replayed). Reduced precision
+ * (bfloat16, or float16 with dynamic loss scaling) runs the UNet calls on a copy of the
+ * weights in that dtype while the sampler's arithmetic, the losses, the float32 master
+ * weights and Adam's state stay float32, as torch.autocast with a GradScaler does. */
 #ifndef DC_SRC_FINETUNE_FINETUNER_H
 #define DC_SRC_FINETUNE_FINETUNER_H
 
@@ -32,12 +40,15 @@ typedef struct ft_config {
     ft_clip_loss_form loss_form;
     ft_grad_mode grad_mode;
     double learning_rate;            /* Adam's (betas 0.9, 0.999, eps 1e-8, no decay) */
+    int recompute;                   /* FT_GRAD_FULL: recompute activations in backward */
+    dc_dtype dtype;                  /* the UNet calls' dtype: float32, bfloat16, float16 */
 } ft_config;
 
 /* What the step callback sees after each generation step. */
 typedef struct ft_step_report {
     size_t step, steps;              /* 0-based generation step just done, and the count */
     int optimised;                   /* an Adam step followed it; the numbers below are its */
+    int skipped;                     /* float16: the gradient overflowed, no Adam step */
     double loss_clip, loss_l1, loss_id, loss_total;
     double grad_norm;                /* L2 norm of the gradient over all UNet weights */
 } ft_step_report;
@@ -49,7 +60,11 @@ typedef int (*ft_step_fn)(void *user, const ft_step_report *report);
 typedef int (*ft_grad_fn)(void *user, const nn_unet *model);
 
 typedef struct ft_trainer {
-    nn_unet *model;                  /* not owned; its weights get requires_grad */
+    nn_unet *model;                  /* not owned; float32; its weights get requires_grad */
+    nn_unet *compute;                /* the copy in config.dtype the UNet calls run on (owned),
+                                      * or model itself in float32 */
+    double loss_scale;               /* float16's dynamic loss scale; 1 otherwise */
+    int good_steps;                  /* float16: Adam steps since the scale last changed */
     const nn_clip *clip;
     nn_tokenizer *tokenizer;
     const nn_idnet *idnet;           /* may be NULL when id_weight is 0 */
@@ -83,6 +98,8 @@ void ft_trainer_free(ft_trainer *t);      /* zeroed trainers are fine */
  * on first use. */
 int ft_trainer_begin(ft_trainer *t, const char *source, const char *target);
 void ft_trainer_set_lr(ft_trainer *t, double lr);
+/* After the caller changed the float32 weights (a resumed run): the compute copy follows. */
+int ft_trainer_sync(ft_trainer *t);
 
 /* Trains on one batch: x0 (the source images) and x_lat (their latents at t0), both
  * (N, 3, H, W). Runs under grad mode in its own pools. */
