@@ -3,11 +3,13 @@
 
 - equivalence: 2 ranks with --batch 1 against 1 process with --batch 2 on the same 3 images
   (the last whole batch has one image: rank 1 takes part with share 0). The per-step losses
-  and gradient norms (the whole batch's, printed by rank 0) must match the one-process run's,
-  and the weights must differ from it no more than the same one-process run does under
-  another thread count: Adam turns the rounding noise of gradients that are zero in exact
-  arithmetic (biases before GroupNorm, attention key biases) into steps of +-lr, whatever
-  the reduction order.
+  and gradient norms (the whole batch's, printed by rank 0) must match the one-process run's
+  (relative 5e-4 for the losses, 2e-3 for the norm printed with 4 digits: a sum for a mean
+  or another rank's images would be far off), and the weights must differ from it no more
+  than the same one-process run does under another thread count: Adam turns the rounding
+  noise of gradients that are zero in exact arithmetic (biases before GroupNorm, attention
+  key biases) into steps of +-lr, whatever the reduction order, so that only the largest
+  difference is compared (how many weights differ varies from run to run).
 - faults: a rank that never comes, a port in use, a mismatch of texts, a rank killed mid-run
   (rank 1, then rank 0 which hosts the store): every surviving rank ends within
   --dist-timeout with a message naming what went wrong, and no weights file is half written.
@@ -123,8 +125,14 @@ def steps(log):
     return [tuple(float(x) for x in m.groups()) for m in STEP.finditer(log)]
 
 
-def close(a, b, rel=1e-4, abs_=1e-6):
+def close(a, b, rel, abs_=2e-6):
     return abs(a - b) <= abs_ + rel * max(abs(a), abs(b))
+
+
+def same_step(x, y):
+    """(epoch, image, loss, clip, l1, grad norm) of two runs' reports of one step."""
+    return (x[:2] == y[:2] and all(close(p, q, 5e-4) for p, q in zip(x[2:5], y[2:5])) and
+            close(x[5], y[5], 2e-3))
 
 
 def equivalence(tmp):
@@ -150,8 +158,7 @@ def equivalence(tmp):
            os.path.exists(os.path.join(tmp, "two.rank1.dclat")),
            "dist/each_rank_inverts_its_share", r0[:300] + r1[:300])
     a, b = steps(one.stderr), steps(r0)
-    same = len(a) == 4 and len(a) == len(b) and all(
-        x[:2] == y[:2] and all(close(p, q) for p, q in zip(x[2:], y[2:])) for x, y in zip(a, b))
+    same = len(a) == 4 and len(a) == len(b) and all(same_step(x, y) for x, y in zip(a, b))
     report(same, "dist/losses_and_grad_norms_equal_batch_2", "%s against %s" % (b, a))
     report(not STEP.search(r1), "dist/one_report_for_the_group", r1[-300:])
     w1 = load_safetensors(os.path.join(tmp, "one.safetensors"))
@@ -160,8 +167,7 @@ def equivalence(tmp):
     d_two = np.concatenate([np.abs(w1[k] - w2[k]).ravel() for k in w1])
     d_noise = np.concatenate([np.abs(w1[k] - wn[k]).ravel() for k in w1])
     within = [k for k in w1 if np.abs(w1[k] - w2[k]).max() <= 1e-5]
-    ok = (set(w1) == set(w2) and d_two.max() <= 1.5 * d_noise.max() + 1e-6 and
-          (d_two > 1e-6).sum() <= 2 * (d_noise > 1e-6).sum() + 100)
+    ok = set(w1) == set(w2) and d_two.max() <= 1.5 * d_noise.max() + 1e-6
     report(ok, "dist/weights_equal_batch_2 (max |diff| %.3g, thread-count noise %.3g; %d of %d "
            "elements > 1e-6, noise %d; %d of %d tensors within 1e-5)" % (
                d_two.max(), d_noise.max(), (d_two > 1e-6).sum(), d_two.size,
