@@ -126,7 +126,7 @@ TEST_SCRIPTS := $(sort $(wildcard test/scripts/*.sh))
 HARNESS_OBJS := $(BUILD)/obj/test/harness.o
 BENCH        := $(BUILD)/bench/bench
 
-.PHONY: all deps faceapi browser-deps test test-python test-rust test-cpp test-sanitize test-tsan tsan-run fuzz \
+.PHONY: all deps faceapi browser-deps test test-some test-python test-rust test-cpp test-sanitize test-tsan tsan-run fuzz \
         bench bench-compare demo install uninstall clean unicode-tables check-abi abi-baseline \
         cli-docs debian13-root test-libtorch2 check-cuda-build device-debs
 .SECONDARY:
@@ -353,6 +353,11 @@ test: all $(TEST_BINS) $(FUZZ_TEST_BINS)
 
 test-sanitize:
 	$(MAKE) SANITIZE=1 test
+
+# A few of make test's programs and scripts with its environment, while working on them:
+#   make test-some TESTS="build/test/unit/test_finetuner test/scripts/test_docs.sh"
+test-some: all $(TEST_BINS)
+	@$(TEST_ENV) $(FUZZ_ENV) sh test/run.sh $(TESTS)
 
 # The thread tests under ThreadSanitizer (build/tsan): concurrent handles and per-thread errors.
 TSAN_TESTS := test/unit/test_threads

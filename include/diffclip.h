@@ -371,7 +371,7 @@ DC_API dc_status dc_model_eps(dc_model *model, const dc_tensor *x, const dc_tens
  * Progress
  * ------------------------------------------------------------------------------------- */
 
-#define DC_PROGRESS_VERSION 1
+#define DC_PROGRESS_VERSION 2
 typedef struct dc_progress {
     unsigned version;            /* DC_PROGRESS_VERSION: fields are only ever appended */
     const char *stage;           /* "invert", "generate", "finetune", "translate", ... */
@@ -386,6 +386,16 @@ typedef struct dc_progress {
     double learning_rate;
     double seconds_per_image;    /* measured so far */
     double eta_seconds;          /* estimated time left */
+    /* Version 2: fine-tuning's epoch report, stage "finetune-epoch", sent before the first
+     * epoch (epoch 0, with the base weights) and after each one. */
+    double epoch_loss_clip;      /* means over the epoch's Adam steps (0 for epoch 0) */
+    double epoch_loss_l1;
+    double epoch_loss_id;
+    double epoch_loss_total;
+    /* The test images' mean CLIP directional similarity, cos(E(edit) - E(original), text
+     * direction), with the epoch's weights; 0 without test images. */
+    double test_direction;
+    const char *test_grid;       /* the epoch's test grid PNG, or NULL (valid during the call) */
 } dc_progress;
 
 /* Called after every step of a long operation; returning non-zero cancels it cleanly with
@@ -725,7 +735,7 @@ typedef enum dc_grad_mode {
     DC_GRAD_PER_STEP = 1
 } dc_grad_mode;
 
-#define DC_FINETUNE_OPTIONS_VERSION 2
+#define DC_FINETUNE_OPTIONS_VERSION 3
 typedef struct dc_finetune_options {
     unsigned version;
     /* text_pairs source and target texts; each pair is trained from the base weights. */
@@ -756,10 +766,28 @@ typedef struct dc_finetune_options {
     /* Non-zero: dc_finetuner_train continues from the latest epoch file a killed or
      * cancelled run left, and does nothing when the final file exists. */
     int resume;
-    dc_progress_fn progress;     /* stage "finetune", after every generation step; may be
-                                  * NULL */
+    dc_progress_fn progress;     /* stage "finetune", after every generation step, and
+                                  * "finetune-epoch" around epochs (dc_progress); may be NULL */
     void *progress_user;
-    /* Version 2: data parallelism (docs/scaling.md). With world_size > 1, world_size
+    /* Version 2 */
+    /* DC_GRAD_FULL only: each UNet call's activations are recomputed in the backward pass
+     * instead of kept, so that only the train_steps latents and one call's activations are
+     * held: the same gradient, in about the per-step mode's memory, for one more forward
+     * pass per generation step (default 0). */
+    int recompute;
+    /* The dtype the UNet calls compute in: DC_FLOAT32 (default), DC_BFLOAT16 (CUDA, or a CPU
+     * with AVX512-BF16) or DC_FLOAT16 (CUDA only, with dynamic loss scaling). The trained
+     * weights, the optimiser's state, the sampler's arithmetic and the losses stay float32. */
+    dc_dtype dtype;
+    /* Test images, generated before the first epoch and after each one (the published
+     * do_test): the first test_images entries of test_cache (made with the same model, t0 and
+     * inv_steps; NULL: the training cache). Each epoch E writes the grid
+     * "NAME.epochE.test.png" beside the output `NAME.ext`, a row per image: original |
+     * reconstruction (from the cache) | edit with the epoch's weights. 0 (default): none. */
+    dc_latent_cache *test_cache;
+    size_t test_images;
+    int test_steps;              /* their generation steps (default 0: inv_steps) */
+    /* Version 3: data parallelism (docs/scaling.md). With world_size > 1, world_size
      * processes (one per device) each make a fine-tuner with the same options but their own
      * rank; they join a Gloo process group (LibTorch's c10d) whose rank 0 listens at
      * master_addr:master_port. Each rank's latent cache (or image_indices) holds its share of
@@ -778,8 +806,8 @@ typedef struct dc_finetune_options {
 } dc_finetune_options;
 #define DC_FINETUNE_OPTIONS_INIT                                                                \
     {DC_FINETUNE_OPTIONS_VERSION, NULL, NULL, 0, 500, 40, 6, 0.0, 8e-6, 1.3, 5, 50, NULL, 0, 1,  \
-     3.0, 1.0, 0.0, DC_CLIP_LOSS_LOG, DC_GRAD_FULL, 1234, 0, NULL, NULL,                        \
-     /* Version 2 */ 1, 0, NULL, 29500, 300.0}
+     3.0, 1.0, 0.0, DC_CLIP_LOSS_LOG, DC_GRAD_FULL, 1234, 0, NULL, NULL, 0, DC_FLOAT32, NULL, 0, \
+     0, /* Version 3 */ 1, 0, NULL, 29500, 300.0}
 
 DC_API dc_status dc_finetune_options_init(dc_finetune_options *options, unsigned version);
 

@@ -90,6 +90,14 @@ static int check_options(const dc_finetune_options *o, const dc_latent_cache *ca
         return dci_err(DC_EINVAL, "fine-tuning: unknown CLIP loss form %d", (int)o->loss_form);
     if (o->grad_mode != DC_GRAD_FULL && o->grad_mode != DC_GRAD_PER_STEP)
         return dci_err(DC_EINVAL, "fine-tuning: unknown gradient mode %d", (int)o->grad_mode);
+    if (o->recompute && o->grad_mode != DC_GRAD_FULL)
+        return dci_err(DC_EINVAL, "fine-tuning: recomputation is for the full-gradient mode");
+    if (o->dtype != DC_FLOAT32 && o->dtype != DC_BFLOAT16 && o->dtype != DC_FLOAT16)
+        return dci_err(DC_EINVAL, "fine-tuning computes in float32, bfloat16 or float16 (got "
+                       "%d)", (int)o->dtype);
+    if (o->test_steps != 0 && o->test_steps < 2)
+        return dci_err(DC_EINVAL, "fine-tuning: %d test steps (0 for inv_steps, or >= 2)",
+                       o->test_steps);
     if (!(o->lr_gamma > 0) || !isfinite(o->lr_gamma))
         return dci_err(DC_EINVAL, "fine-tuning: the learning-rate factor must be > 0 (got %g)",
                        o->lr_gamma);
@@ -148,6 +156,9 @@ DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *c
     inversion.t0 = o.t0;
     inversion.steps = o.inv_steps;
     DCI_TRY(api_latent_cache_check(cache, base, &inversion));
+    dc_latent_cache *test_cache = o.test_cache ? o.test_cache : cache;
+    if (o.test_cache && o.test_images > 0)
+        DCI_TRY(api_latent_cache_check(o.test_cache, base, &inversion));
     dc_finetuner *ft = calloc(1, sizeof *ft);
     if (!ft)
         return dci_err(DC_ENOMEM, "fine-tuning: out of memory");
@@ -171,7 +182,9 @@ DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *c
                                                                     : FT_CLIP_LOSS_DIRECTION,
                        .grad_mode = o.grad_mode == DC_GRAD_FULL ? FT_GRAD_FULL
                                                                 : FT_GRAD_PER_STEP,
-                       .learning_rate = o.learning_rate};
+                       .learning_rate = o.learning_rate,
+                       .recompute = o.recompute,
+                       .dtype = o.dtype};
         status = ft_trainer_init(&ft->trainer, ft->model, api_clip_net(clip),
                                  dci_tokenizer_impl(tokenizer), api_idnet_net(idnet),
                                  &ft->schedule, &c);
@@ -198,6 +211,8 @@ DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *c
                        .channels = cache->channels,
                        .options = &ft->options,
                        .trainer = &ft->trainer,
+                       .test_cache = test_cache->file,
+                       .test_channels = test_cache->channels,
                        .dist = ft->dist,
                        .group_images = group_images};
     *out = ft;

@@ -15,27 +15,30 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define UNSET_INT INT32_MIN
+/* Test images edited into each epoch's grid when --tests is not given. */
+enum { DEFAULT_TESTS = 4 };
 
 #define FINETUNE_USAGE                                                                     \
     "finetune --model BASE --clip CLIP --vocab V [--arcface A] --images FILE...|DIR|X.npy " \
     "--src TEXT --trg TEXT [--preset NAME] [--t0 N --inv-steps S --train-steps S "         \
     "--epochs E --lr LR --sch-gamma G --clip-w W --l1-w W --id-w W "                       \
-    "--grad-mode full|per-step --cache FILE --seed K --resume --align|--no-align "         \
-    "--dist-timeout SECONDS "                                                              \
+    "--grad-mode full|per-step --recompute --dtype float32|bfloat16|float16 "              \
+    "--test-images FILE...|DIR|X.npy --tests N --test-steps S "                              \
+    "--cache FILE --seed K --resume --align|--no-align --dist-timeout SECONDS "              \
     "--config FILE --image-size N --head-channels N --device D --threads N] "             \
     "--out FT.pt|FT.safetensors|FT.delta"
 
 /* Numbers given on the command line; the unset ones keep the presets' or defaults' values. */
 typedef struct explicit_numbers {
-    int t0, inv_steps, train_steps, epochs, images, batch, seed;
+    int t0, inv_steps, train_steps, epochs, images, batch, seed, tests, test_steps;
     double lr, gamma, clip_w, l1_w, id_w, eta;
 } explicit_numbers;
 
 typedef struct finetune_args {
-    const char *model, *clip, *vocab, *arcface, *cache, *out, *grad_mode, *loss_form;
-    cli_list images, sources, targets, presets;
+    const char *model, *clip, *vocab, *arcface, *cache, *out, *grad_mode, *loss_form, *dtype;
+    cli_list images, sources, targets, presets, test_images;
     explicit_numbers n;
-    int resume, half;
+    int resume, half, recompute;
     double dist_timeout;             /* NAN unless given */
     cli_model_args model_args;
     cli_compute compute;
@@ -108,6 +111,25 @@ static int build_options(const finetune_args *a, dc_finetune_options *o, const c
                                        "give --src and --trg, or an edit --preset");
     if (o->id_weight > 0 && !a->arcface)
         return cli_command_usage_error(cmd, FINETUNE_USAGE, "--id-w needs --arcface");
+    if (a->dtype && strcmp(a->dtype, "float32") == 0)
+        o->dtype = DC_FLOAT32;
+    else if (a->dtype && strcmp(a->dtype, "bfloat16") == 0)
+        o->dtype = DC_BFLOAT16;
+    else if (a->dtype && strcmp(a->dtype, "float16") == 0)
+        o->dtype = DC_FLOAT16;
+    else if (a->dtype)
+        return cli_command_usage_error(cmd, FINETUNE_USAGE,
+                                       "--dtype is float32, bfloat16 or float16, not '%s'",
+                                       a->dtype);
+    if (a->recompute && o->grad_mode != DC_GRAD_FULL)
+        return cli_command_usage_error(cmd, FINETUNE_USAGE,
+                                       "--recompute is for --grad-mode full");
+    int tests = a->n.tests == UNSET_INT ? DEFAULT_TESTS : a->n.tests;
+    if (tests < 0)
+        return cli_command_usage_error(cmd, FINETUNE_USAGE, "--tests must be >= 0");
+    o->test_images = (size_t)tests;
+    set_int(a->n.test_steps, &o->test_steps);
+    o->recompute = a->recompute;
     o->resume = a->resume;
     set_double(a->dist_timeout, &o->dist_timeout);
     if (!(o->dist_timeout > 0))
@@ -122,13 +144,14 @@ typedef struct image_list {
     char **names;
     int count, capacity;
     cli_align *align;                /* how photos are read (--align) */
-    int stride, offset, seen;        /* this rank keeps images offset, offset + stride, ... */
+    int stride, offset, seen;        /* this rank keeps images offset, offset + stride, ...
+                                      * (stride 0: every image) */
 } image_list;
 
 /* Counts an image of the whole list; whether it is this rank's. */
 static int image_list_wants(image_list *l)
 {
-    return l->seen++ % l->stride == l->offset;
+    return l->stride < 2 || l->seen++ % l->stride == l->offset;
 }
 
 static void image_list_free(image_list *l)
@@ -267,13 +290,13 @@ static int add_directory(image_list *l, const char *dir, int size)
     return status;
 }
 
-static int read_training_images(const finetune_args *a, const char *const *more, int nmore,
-                                int size, image_list *l)
+/* Files, directories and arrays: `given`, then `more`. */
+static int read_images(const cli_list *given, const char *const *more, int nmore, int size,
+                       image_list *l)
 {
-    int total = a->images.count + nmore, status = 0;
+    int total = given->count + nmore, status = 0;
     for (int i = 0; status == 0 && i < total; i++) {
-        const char *path = i < a->images.count ? a->images.items[i]
-                                               : more[i - a->images.count];
+        const char *path = i < given->count ? given->items[i] : more[i - given->count];
         struct stat st;
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
             status = add_directory(l, path, size);
@@ -301,6 +324,20 @@ static int finetune_progress(void *user, const dc_progress *p)
     const dc_finetune_options *o = user;
     if (o->rank != 0)                /* one report for the group: every rank trains alike */
         return interrupted;
+    if (p->version >= 2 && strcmp(p->stage, "finetune-epoch") == 0) {
+        cli_progress_done();
+        if (p->epoch > 0)
+            fprintf(stderr, "epoch %d/%d done: mean loss %.6f (clip %.6f, l1 %.6f, id %.6f)",
+                    p->epoch, p->epochs, p->epoch_loss_total, p->epoch_loss_clip,
+                    p->epoch_loss_l1, p->epoch_loss_id);
+        else
+            fprintf(stderr, "before training");
+        if (p->test_grid)
+            fprintf(stderr, "; test images: CLIP direction %.4f, grid %s", p->test_direction,
+                    p->test_grid);
+        fputc('\n', stderr);
+        return interrupted;
+    }
     if (isatty(STDERR_FILENO)) {
         enum { WIDTH = 20 };
         char bar[WIDTH + 1];
@@ -347,34 +384,31 @@ static char *pair_output(const char *out, const char *target, size_t pairs)
     return path;
 }
 
-/* `path` with `tag` before the extension of its file name (or at its end). */
-static char *tagged_path(const char *path, const char *tag)
+/* A file beside the output: FT.pt -> FT.dclat (suffix ".dclat"). */
+static char *beside_output(const char *out, const char *suffix)
 {
-    const char *slash = strrchr(path, '/');
-    const char *dot = strrchr(slash ? slash + 1 : path, '.');
-    size_t head = dot ? (size_t)(dot - path) : strlen(path), n = strlen(path) + strlen(tag) + 1;
-    char *out = malloc(n);
-    if (out)
-        snprintf(out, n, "%.*s%s%s", (int)head, path, tag, path + head);
-    return out;
-}
-
-/* The cache: --cache, else beside the output (FT.pt -> FT.dclat); in a process group each
- * rank has its own (FT.rank1.dclat), holding its share of the images. */
-static char *cache_path(const char *given, const char *out, const dc_finetune_options *o)
-{
-    char tag[32] = "";
-    if (o->world_size > 1)
-        snprintf(tag, sizeof tag, ".rank%d", o->rank);
-    if (given)
-        return tagged_path(given, tag);
     const char *slash = strrchr(out, '/');
     const char *dot = strrchr(slash ? slash + 1 : out, '.');
-    size_t head = dot ? (size_t)(dot - out) : strlen(out), n = head + strlen(tag) + 8;
+    size_t head = dot ? (size_t)(dot - out) : strlen(out), n = head + strlen(suffix) + 1;
     char *path = malloc(n);
     if (path)
-        snprintf(path, n, "%.*s%s.dclat", (int)head, out, tag);
+        snprintf(path, n, "%.*s%s", (int)head, out, suffix);
     return path;
+}
+
+/* In a process group each rank has its own cache, holding its share of the images: `path`
+ * with ".rankR" before its extension (FT.rank1.dclat); elsewhere `path` itself. */
+static char *rank_path(const char *path, const dc_finetune_options *o)
+{
+    if (o->world_size < 2)
+        return strdup(path);
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash ? slash + 1 : path, '.');
+    size_t head = dot ? (size_t)(dot - path) : strlen(path), n = strlen(path) + 32;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%.*s.rank%d%s", (int)head, path, o->rank, path + head);
+    return out;
 }
 
 /* ---- the command ---- */
@@ -384,13 +418,14 @@ typedef struct handles {
     dc_clip *clip;
     dc_tokenizer *tokenizer;
     dc_idnet *idnet;
-    dc_latent_cache *cache;
+    dc_latent_cache *cache, *test_cache;
     dc_finetuner *ft;
 } handles;
 
 static void handles_free(handles *h)
 {
     dc_finetuner_free(h->ft);
+    dc_latent_cache_free(h->test_cache);
     dc_latent_cache_free(h->cache);
     dc_idnet_free(h->idnet);
     dc_tokenizer_free(h->tokenizer);
@@ -420,13 +455,12 @@ static int load_networks(const finetune_args *a, handles *h)
     return 0;
 }
 
-/* Inverts every image (or finds it in the cache); indices[i] receives its entry. */
-static int cache_images(const finetune_args *a, const dc_finetune_options *o,
-                        const image_list *images, handles *h, size_t *indices)
+/* Inverts every image into the cache at `path` (or finds it there); indices[i], when not
+ * NULL, receives its entry. */
+static int cache_images(const dc_finetune_options *o, const image_list *images,
+                        const char *path, dc_model *model, dc_latent_cache **cache,
+                        size_t *indices)
 {
-    char *path = cache_path(a->cache, a->out, o);
-    if (!path)
-        return cli_usage_error("out of memory");
     dc_diffusion_options d;
     dc_diffusion_options_init(&d, DC_DIFFUSION_OPTIONS_VERSION);
     d.t0 = o->t0;
@@ -434,19 +468,42 @@ static int cache_images(const finetune_args *a, const dc_finetune_options *o,
     d.progress = inversion_progress;
     int status = 0;
     /* x_rec is regenerated with the inversion's steps, as the published precomputation. */
-    if (dc_latent_cache_open(&h->cache, path, h->model, &d, o->inv_steps) != DC_OK)
+    if (dc_latent_cache_open(cache, path, model, &d, o->inv_steps) != DC_OK)
         status = cli_file_error(path);
     for (int i = 0; status == 0 && i < images->count; i++) {
-        size_t before = dc_latent_cache_count(h->cache);
-        dc_status s = dc_latent_cache_add(h->cache, &images->items[i], &indices[i]);
+        size_t before = dc_latent_cache_count(*cache), index;
+        dc_status s = dc_latent_cache_add(*cache, &images->items[i], &index);
         cli_progress_done();
+        if (indices)
+            indices[i] = index;
         if (s != DC_OK)
             status = s == DC_ECANCELLED ? cli_library_error() : cli_file_error(path);
         else if (!isatty(STDERR_FILENO))
             fprintf(stderr, "image %d/%d %s: %s\n", i + 1, images->count, images->names[i],
-                    dc_latent_cache_count(h->cache) > before ? "inverted" : "in the cache");
+                    dc_latent_cache_count(*cache) > before ? "inverted" : "in the cache");
     }
+    return status;
+}
+
+/* The training images' cache (--cache, else FT.dclat; per rank in a process group) and, with
+ * --test-images, the test images' (FT.test.dclat), their first o->test_images becoming the
+ * tests. */
+static int cache_all(const finetune_args *a, dc_finetune_options *o, const image_list *images,
+                     const image_list *tests, handles *h, size_t *indices)
+{
+    char *given = a->cache ? strdup(a->cache) : beside_output(a->out, ".dclat");
+    char *path = given ? rank_path(given, o) : NULL;
+    free(given);
+    int status = path ? cache_images(o, images, path, h->model, &h->cache, indices)
+                      : cli_usage_error("out of memory");
     free(path);
+    if (status || tests->count == 0)
+        return status;
+    char *test_path = beside_output(a->out, ".test.dclat");
+    status = test_path ? cache_images(o, tests, test_path, h->model, &h->test_cache, NULL)
+                       : cli_usage_error("out of memory");
+    free(test_path);
+    o->test_cache = h->test_cache;
     return status;
 }
 
@@ -482,7 +539,8 @@ static int train_pairs(const finetune_args *a, const dc_finetune_options *o, han
 static int run_finetune(int argc, char **argv)
 {
     finetune_args a = {.n = {UNSET_INT, UNSET_INT, UNSET_INT, UNSET_INT, UNSET_INT,
-                             UNSET_INT, UNSET_INT, NAN, NAN, NAN, NAN, NAN, NAN},
+                             UNSET_INT, UNSET_INT, UNSET_INT, UNSET_INT, NAN, NAN, NAN, NAN,
+                             NAN, NAN},
                        .dist_timeout = NAN,
                        .compute = CLI_COMPUTE_DEFAULTS};
     const cli_option options[] = {
@@ -500,6 +558,9 @@ static int run_finetune(int argc, char **argv)
         {"cache", CLI_STRING, &a.cache, 0},        {"seed", CLI_INT, &a.n.seed, 0},
         {"resume", CLI_FLAG, &a.resume, 0},        {"half", CLI_FLAG, &a.half, 0},
         {"dist-timeout", CLI_DOUBLE, &a.dist_timeout, 0},
+        {"recompute", CLI_FLAG, &a.recompute, 0},  {"dtype", CLI_STRING, &a.dtype, 0},
+        {"test-images", CLI_LIST, &a.test_images, 0}, {"tests", CLI_INT, &a.n.tests, 0},
+        {"test-steps", CLI_INT, &a.n.test_steps, 0},
         CLI_MODEL_OPTIONS(&a.model_args),
         {"out", CLI_STRING, &a.out, 'o'},          CLI_COMPUTE_OPTIONS(&a.compute),
         CLI_ALIGN_OPTIONS(&a.align),
@@ -541,17 +602,21 @@ static int run_finetune(int argc, char **argv)
     sigaction(SIGINT, &interrupt, NULL);
     handles h = {0};
     image_list images = {.align = &a.align, .stride = o.world_size, .offset = o.rank};
+    image_list tests = {.align = &a.align};
     size_t *indices = NULL;
     dc_model_info info;
     status = load_networks(&a, &h);
     if (!status && dc_model_get_info(h.model, &info) != DC_OK)
         status = cli_library_error();
     if (!status)
-        status = read_training_images(&a, more, nmore, info.image_size, &images);
+        status = read_images(&a.images, more, nmore, info.image_size, &images);
+    /* In a process group rank 0 alone edits and writes the test images. */
+    if (!status && o.rank == 0)
+        status = read_images(&a.test_images, NULL, 0, info.image_size, &tests);
     if (!status && !(indices = calloc((size_t)images.count, sizeof *indices)))
         status = cli_usage_error("out of memory");
     if (!status)
-        status = cache_images(&a, &o, &images, &h, indices);
+        status = cache_all(&a, &o, &images, &tests, &h, indices);
     if (!status) {
         o.image_indices = indices;
         o.image_count = (size_t)images.count;
@@ -565,6 +630,7 @@ static int run_finetune(int argc, char **argv)
         status = train_pairs(&a, &o, &h);
     free(indices);
     image_list_free(&images);
+    image_list_free(&tests);
     cli_align_free(&a.align);
     handles_free(&h);
     return status;
@@ -608,6 +674,17 @@ const cli_command cli_cmd_finetune = {
     "  --grad-mode M         full: the gradient through every step, one Adam step per image\n"
     "                        (default); per-step: GPU-efficient, an Adam step per step\n"
     "  --eta E               DDIM noise while training (0)\n"
+    "  --recompute           full mode: recompute each UNet call's activations in the\n"
+    "                        backward pass (the same gradient in about the per-step mode's\n"
+    "                        memory, for one more forward pass per step)\n"
+    "  --dtype D             float32 (default), bfloat16 (CUDA, or a CPU with AVX512-BF16)\n"
+    "                        or float16 (CUDA, loss-scaled): the UNet's compute dtype while\n"
+    "                        training; the weights and Adam's state stay float32\n"
+    "  --test-images ...     images edited before training and after every epoch into\n"
+    "                        FT.epochE.test.png (original | reconstruction | edit per row)\n"
+    "                        (default: the first training images)\n"
+    "  --tests N             how many test images (4; 0: no test grids)\n"
+    "  --test-steps S        their generation steps (default: --inv-steps)\n"
     "  --cache FILE          the latent cache (default: FT.dclat beside --out)\n"
     "  --seed K              (1234)\n"
     "  --resume              continue from the epoch file a stopped run left\n"
@@ -622,7 +699,8 @@ const cli_command cli_cmd_finetune = {
     "environment, the processes join a Gloo process group; rank r inverts and trains images\n"
     "r, r + WORLD_SIZE, ... (its own cache, FT.rankR.dclat), the gradients are averaged before\n"
     "every Adam step (WORLD_SIZE ranks with --batch B train as one with --batch WORLD_SIZE*B)\n"
-    "and rank 0 writes the weights. LOCAL_RANK picks the GPU under --device auto.\n"
+    "and rank 0 writes the weights and test grids. LOCAL_RANK picks the GPU under --device\n"
+    "auto.\n"
     "\n"
     "example:\n"
     "  diffclip finetune --model celeba_hq.ckpt --clip ViT-B-16.pt \\\n"

@@ -137,6 +137,38 @@ void ft_trainer_set_lr(ft_trainer *t, double lr)
 
 /* ---- losses ---- */
 
+/* L_dir of x_gen against x_src on CLIP's device (in the current pool). */
+static int direction_loss(ft_trainer *t, const ct_tensor *x_src, const ct_tensor *x_gen,
+                          ct_tensor **l_dir)
+{
+    int device = nn_clip_device(t->clip);
+    ct_tensor *direction, *src, *gen;
+    DCI_TRY(ft_text_direction_get(&t->direction, t->clip, t->tokenizer, t->source, t->target,
+                                  &direction));
+    DCI_TRY(ct_to(&src, x_src, DC_FLOAT32, device));
+    DCI_TRY(ct_to(&gen, x_gen, DC_FLOAT32, device));
+    return ft_clip_direction_loss(t->clip, src, gen, direction, l_dir);
+}
+
+int ft_trainer_direction_score(ft_trainer *t, const ct_tensor *x_src, const ct_tensor *x_gen,
+                               double *score)
+{
+    if (!t || !t->source || !x_src || !x_gen || !score)
+        return dci_err(DC_EINVAL, "fine-tuning: NULL argument, or no text pair begun");
+    ct_scope *no_grad = NULL;
+    DCI_TRY(ct_grad_mode_begin(&no_grad, 0));
+    size_t mark = ct_pool_begin();
+    ct_tensor *l_dir;
+    double loss = 0;
+    int status = direction_loss(t, x_src, x_gen, &l_dir);
+    if (status == DC_OK)
+        status = ct_item(l_dir, &loss);
+    ct_pool_end(mark, NULL, 0);
+    ct_scope_end(no_grad);
+    *score = 1.0 - loss;
+    return status;
+}
+
 /* weight * loss added to *total (which may be NULL: the first term). */
 static int add_term(ct_tensor **total, const ct_tensor *loss, double weight)
 {
@@ -179,13 +211,7 @@ static int total_loss(ft_trainer *t, const ct_tensor *x0, const ct_tensor *gener
         x_gen = as_float;
     }
     if (c->clip_weight > 0) {
-        int device = nn_clip_device(t->clip);
-        ct_tensor *direction, *src, *gen;
-        DCI_TRY(ft_text_direction_get(&t->direction, t->clip, t->tokenizer, t->source,
-                                      t->target, &direction));
-        DCI_TRY(ct_to(&src, x0, DC_FLOAT32, device));
-        DCI_TRY(ct_to(&gen, x_gen, DC_FLOAT32, device));
-        DCI_TRY(ft_clip_direction_loss(t->clip, src, gen, direction, &l_dir));
+        DCI_TRY(direction_loss(t, x0, x_gen, &l_dir));
         DCI_TRY(ct_item(l_dir, &values[0]));
     }
     if (c->l1_weight > 0) {

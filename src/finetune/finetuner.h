@@ -105,4 +105,9 @@ int ft_trainer_sync(ft_trainer *t);
  * (N, 3, H, W). Runs under grad mode in its own pools. */
 int ft_trainer_step(ft_trainer *t, const ct_tensor *x0, const ct_tensor *x_lat);
 
+/* The mean CLIP directional similarity of edits x_gen of x_src along the begun pair's text
+ * direction: 1 - L_dir (no gradient). */
+int ft_trainer_direction_score(ft_trainer *t, const ct_tensor *x_src, const ct_tensor *x_gen,
+                               double *score);
+
 #endif

@@ -39,7 +39,7 @@ static void hash_run(uint64_t out[AGREE_COUNT], const char *fingerprint,
     const int64_t ints[] = {o->t0,        o->inv_steps, o->train_steps, o->epochs,
                             o->images,    o->batch_size, (int64_t)o->loss_form,
                             (int64_t)o->grad_mode, (int64_t)o->seed, o->resume,
-                            o->world_size};
+                            o->world_size, (int64_t)o->dtype};
     const double doubles[] = {o->eta,         o->learning_rate, o->lr_gamma,
                               o->clip_weight, o->l1_weight,     o->id_weight};
     h = basis;

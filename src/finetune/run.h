@@ -19,6 +19,9 @@ typedef struct ft_run {
     int64_t channels;                    /* of the cache's images; their size is the file's */
     const dc_finetune_options *options;  /* checked; indices below the cache's count */
     ft_trainer *trainer;                 /* over model */
+    const latent_cache *test_cache;      /* options->test_images test images; its images have
+                                          * test_channels channels */
+    int64_t test_channels;
     /* Data parallelism (ft_trainer's dist): this rank's cache entries are its share of the
      * group's list of group_images, rank r holding images r, r + W, ... */
     ct_dist *dist;                       /* not owned; NULL: one process */
@@ -27,13 +30,17 @@ typedef struct ft_run {
     dc_progress report;
     double started;
     long long steps_done, steps_total;
+    double epoch_sums[4];                /* the epoch's clip, l1, id and total losses */
+    long long epoch_optimised;           /* and how many Adam steps they sum */
 } ft_run;
 
 /* Trains from base's weights for every epoch with texts source -> target; after epoch e <
  * epochs the weights go to `path` with ".epochE" before its extension, after the last to
  * `path` (the previous epoch's file is then removed). options->resume continues from the
- * latest file a previous run left. In a process group every rank calls it; rank 0 alone
- * reads and writes the files and the others learn of its failures. */
+ * latest file a previous run left. Before the first epoch and after each, the test images
+ * (if any) are edited into the epoch's grid and a "finetune-epoch" report goes out. In a
+ * process group every rank calls it; rank 0 alone reads and writes the files (weights and
+ * grids) and the others learn of its failures. */
 int ft_run_train(ft_run *run, const char *source, const char *target, const char *path);
 
 /* Writes model's weights: a delta from base (".delta", named by base_fingerprint), a

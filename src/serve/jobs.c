@@ -246,6 +246,8 @@ static int parse_options(sv_server *s, const sv_form *f, job *jb, sv_reply *r)
         return sv_error(r, 400, "id_w: the identity loss needs diffclip serve --arcface A");
     o->progress = job_progress;
     o->progress_user = jb;
+    /* The page shows the latest epoch's grid of the first training images. */
+    o->test_images = 4;
     return 0;
 }
 
@@ -371,7 +373,7 @@ int sv_handle_finetune(sv_server *s, sv_form *f, sv_reply *r)
 static int latest_grid(sv_server *s, const job *jb, char *url, size_t size)
 {
     int epochs = jb->options.epochs;
-    for (int e = epochs; e >= 1; e--) {
+    for (int e = epochs; e >= 0; e--) {
         char name[300];
         snprintf(name, sizeof name, "%s.epoch%d.test.png", jb->stem, e);
         char *real = sv_resolve_in_dir(s->real_dir, name);

@@ -66,8 +66,13 @@ TEST(cli_finetune_trains_from_png_and_jpeg_and_resumes)
     static char out[65536], err[65536];
     CHECKF(run_cli(args, out, sizeof out, err, sizeof err) == 0, "%s", err);
     CHECK(strstr(out, out_path) != NULL);
-    CHECKF(count_lines(err, "epoch ") == 4, "%s", err);       /* 2 epochs x 2 images */
+    CHECKF(count_lines(err, " image ") == 4, "%s", err);      /* 2 epochs x 2 images */
     CHECK(strstr(err, "epoch 2/2 image 2/2: loss ") != NULL);
+    /* The epoch reports, with the default test images' grid beside the output. */
+    CHECKF(count_lines(err, " done: mean loss ") == 2, "%s", err);
+    char grid[1300];
+    path_join(grid, sizeof grid, tmp, "angry.epoch2.test.png");
+    CHECKF(strstr(err, grid) != NULL && access(grid, F_OK) == 0, "%s", err);
     CHECK(strstr(err, "'face' -> 'angry face'") != NULL);
     CHECK(access(cache, F_OK) == 0);
 
@@ -137,6 +142,11 @@ TEST(cli_finetune_usage_and_file_errors)
         {"--images X --preset angry --id-w 0.5", "--id-w needs --arcface", 2},
         {"--images /no/such.png --preset angry", "/no/such.png", 1},
         {"--images X --preset angry --t0 300 --inv-steps 4 --epochs 0", "epochs", 1},
+        {"--images X --preset angry --dtype half", "--dtype is float32, bfloat16 or float16", 2},
+        {"--images X --preset angry --grad-mode per-step --recompute", "--recompute", 2},
+        {"--images X --preset angry --tests -1", "--tests must be >= 0", 2},
+        {"--images X --preset angry --t0 300 --inv-steps 4 --dtype float16",
+         "float16 needs a CUDA device", 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char extra[2048];

@@ -11,7 +11,11 @@
 
 typedef struct progress_log {
     int calls, optimised_steps;
+    int epoch_reports, epoch_fields_ok;  /* stage "finetune-epoch" */
+    dc_progress last_epoch;
+    char last_grid[1300];
     int cancel_at_epoch;             /* > 0: cancel at the first report of that epoch */
+    int first_epoch_report;          /* the epoch of the first "finetune-epoch" report */
     int first_epoch;
     double first_lr, last_lr;
     dc_progress last;
@@ -21,6 +25,19 @@ typedef struct progress_log {
 static int log_progress(void *user, const dc_progress *p)
 {
     progress_log *l = user;
+    if (strcmp(p->stage, "finetune-epoch") == 0) {
+        /* epoch 0 before training, then 1, 2, ...; losses from the epoch's Adam steps */
+        if (l->epoch_reports == 0)
+            l->epoch_fields_ok = 1;
+        l->epoch_fields_ok &= p->version == DC_PROGRESS_VERSION &&
+                              p->epoch == l->first_epoch_report + l->epoch_reports &&
+                              (p->epoch == 0) == (p->epoch_loss_total == 0) &&
+                              fabs(p->test_direction) <= 1;
+        snprintf(l->last_grid, sizeof l->last_grid, "%s", p->test_grid ? p->test_grid : "");
+        l->epoch_reports++;
+        l->last_epoch = *p;
+        return 0;
+    }
     if (l->calls++ == 0) {
         l->first_epoch = p->epoch;
         l->first_lr = p->learning_rate;
@@ -110,6 +127,101 @@ TEST(full_mode_trains_saves_every_epoch_and_leaves_the_base_alone)
     dc_model_free(tuned);
     dc_model_free(reference);
     dc_finetuner_free(ft);
+    fixture_free(&f);
+}
+
+/* The published do_test: a grid per epoch (and one before training) of the test images. */
+TEST(test_images_make_a_grid_per_epoch_and_epoch_reports)
+{
+    ft_fixture f;
+    if (!fixture_init(&f, "tests.dclat"))
+        return;
+    progress_log log = {0};
+    f.options.progress = log_progress;
+    f.options.progress_user = &log;
+    f.options.test_images = 5;               /* more than the cache holds: its 2 */
+    f.options.test_steps = 3;
+    dc_finetuner *ft = NULL;
+    CHECK_OK(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options));
+    char out[1300], grid[1300];
+    CHECK_OK(dc_finetuner_train(ft, 0, tmp_path(out, sizeof out, "tests.pt")));
+    CHECK(log.epoch_reports == 3 && log.epoch_fields_ok);
+    CHECK(log.calls == 12);
+    CHECK(log.last_epoch.epoch_loss_clip > 0 && log.last_epoch.epoch_loss_l1 > 0);
+    CHECK(log.last_epoch.test_direction != 0);
+    CHECK(strcmp(log.last_grid, tmp_path(grid, sizeof grid, "tests.epoch2.test.png")) == 0);
+    for (int e = 0; e <= 2; e++) {
+        char name[64];
+        snprintf(name, sizeof name, "tests.epoch%d.test.png", e);
+        dc_image img = {0};
+        CHECK_OK(dc_image_read(tmp_path(grid, sizeof grid, name), &img));
+        /* 2 rows and 3 columns of 32 x 32 with 2-pixel gaps */
+        CHECKF(img.width == 3 * 32 + 4 && img.height == 2 * 32 + 2, "%s is %d x %d", name,
+               img.width, img.height);
+        dc_image_free(&img);
+    }
+    dc_finetuner_free(ft);
+
+    /* Without test images: the epoch reports still come, without a grid. */
+    progress_log plain = {0};
+    f.options.progress_user = &plain;
+    f.options.test_images = 0;
+    CHECK_OK(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options));
+    CHECK_OK(dc_finetuner_train(ft, 0, tmp_path(out, sizeof out, "plain.pt")));
+    CHECK(plain.epoch_reports == 3 && plain.epoch_fields_ok && plain.last_grid[0] == 0);
+    CHECK(access(tmp_path(grid, sizeof grid, "plain.epoch0.test.png"), F_OK) != 0);
+    dc_finetuner_free(ft);
+    fixture_free(&f);
+}
+
+/* Recomputation and bfloat16 through the public options: both train and save; the
+ * recomputed run's weights equal the stored-graph run's. */
+TEST(recompute_and_bfloat16_fine_tuning_through_the_options)
+{
+    ft_fixture f;
+    if (!fixture_init(&f, "modes.dclat"))
+        return;
+    char stored[1300], recomputed[1300], half[1300];
+    dc_finetuner *ft = NULL;
+    CHECK_OK(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options));
+    CHECK_OK(dc_finetuner_train(ft, 0, tmp_path(stored, sizeof stored, "stored.pt")));
+    dc_finetuner_free(ft);
+    f.options.recompute = 1;
+    CHECK_OK(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options));
+    CHECK_OK(dc_finetuner_train(ft, 0, tmp_path(recomputed, sizeof recomputed, "re.pt")));
+    dc_finetuner_free(ft);
+    f.options.recompute = 0;
+    f.options.dtype = DC_BFLOAT16;
+    CHECK_OK(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options));
+    CHECK_OK(dc_finetuner_train(ft, 0, tmp_path(half, sizeof half, "half.pt")));
+    dc_finetuner_free(ft);
+    dc_model *a = NULL, *b = NULL, *c = NULL;
+    CHECK_OK(dc_model_load_finetuned(&a, f.base, stored, NULL));
+    CHECK_OK(dc_model_load_finetuned(&b, f.base, recomputed, NULL));
+    CHECK_OK(dc_model_load_finetuned(&c, f.base, half, NULL));
+    double same = eps_distance(a, b, &f), moved = eps_distance(c, f.base, &f);
+    double apart = eps_distance(c, a, &f);
+    printf("  recomputed vs stored: max |eps difference| %.3g; bfloat16 vs base %.3g, vs "
+           "float32 %.3g\n", same, moved, apart);
+    CHECK(same <= 1e-5);
+    CHECK(moved > 1e-3 && apart < moved);
+    dc_model_free(a), dc_model_free(b), dc_model_free(c);
+
+    /* Settings that cannot work are refused up front. */
+    f.options.dtype = DC_FLOAT16;            /* CUDA only */
+    CHECK_STATUS(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options),
+                 DC_EINVAL);
+    f.options.dtype = DC_FLOAT32;
+    f.options.recompute = 1;
+    f.options.grad_mode = DC_GRAD_PER_STEP;
+    CHECK_STATUS(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options),
+                 DC_EINVAL);
+    CHECK(strstr(dc_last_error(), "full-gradient") != NULL);
+    f.options.recompute = 0;
+    f.options.grad_mode = DC_GRAD_FULL;
+    f.options.test_steps = 1;
+    CHECK_STATUS(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options),
+                 DC_EINVAL);
     fixture_free(&f);
 }
 

@@ -67,7 +67,7 @@ def edit_preset(name):
 
 # Set through finetune_options' own arguments (arrays) or by the Finetuner (progress).
 _NOT_OPTIONS = ("source_texts", "target_texts", "text_pairs", "image_indices", "image_count",
-                "progress", "progress_user")
+                "progress", "progress_user", "test_cache")
 
 
 def finetune_options(preset=None, texts=None, image_indices=None, **fields):
@@ -76,8 +76,9 @@ def finetune_options(preset=None, texts=None, image_indices=None, **fields):
     the base weights (or one pair); image_indices: the cache entries to train on, in order.
     fields: the struct's other fields (t0, inv_steps, train_steps, eta, learning_rate,
     lr_gamma, epochs, images, batch_size, clip_weight, l1_weight, id_weight, loss_form,
-    grad_mode, seed, resume; and for data parallelism, docs/scaling.md: world_size, rank,
-    master_addr, master_port, dist_timeout). The arrays live as long as the struct."""
+    grad_mode, seed, resume, recompute, dtype, test_images, test_steps; and for data
+    parallelism, docs/scaling.md: world_size, rank, master_addr, master_port, dist_timeout).
+    The arrays live as long as the struct."""
     for name in _NOT_OPTIONS:
         if name in fields:
             raise TypeError("finetune_options: %s is not an option (use texts, image_indices "
@@ -90,8 +91,11 @@ def finetune_options(preset=None, texts=None, image_indices=None, **fields):
         fields["loss_form"] = enum_value("dc_clip_loss_form", fields["loss_form"])
     if fields.get("grad_mode") is not None:
         fields["grad_mode"] = enum_value("dc_grad_mode", fields["grad_mode"])
-    if "resume" in fields and fields["resume"] is not None:
-        fields["resume"] = int(bool(fields["resume"]))
+    for flag in ("resume", "recompute"):
+        if fields.get(flag) is not None:
+            fields[flag] = int(bool(fields[flag]))
+    if fields.get("dtype") is not None:
+        fields["dtype"] = enum_value("dc_dtype", fields["dtype"])
     master = fields.pop("master_addr", None)
     set_options(options, **fields)
     if master is not None:
@@ -119,14 +123,16 @@ def _ignore(progress):
 class Finetuner(Handle):
     """DiffusionCLIP's fine-tuning of a copy of `base` (which stays unchanged) on the images
     of `cache` (a LatentCache made with base, t0 and inv_steps), guided by `clip` with its
-    `tokenizer`, and `idnet` (an IdNet, needed when id_weight > 0). preset, texts,
-    image_indices and options: as finetune_options(). Every handle given stays in use by the
-    fine-tuner until it is closed (closing one first defers its release)."""
+    `tokenizer`, and `idnet` (an IdNet, needed when id_weight > 0). test_cache: a LatentCache
+    of test images (made like `cache`), the first test_images of which are edited into
+    "NAME.epochE.test.png" around every epoch (None: cache's). preset, texts, image_indices
+    and options: as finetune_options(). Every handle given stays in use by the fine-tuner
+    until it is closed (closing one first defers its release)."""
 
     _free = "dc_finetuner_free"
 
     def __init__(self, base, clip, tokenizer, cache, idnet=None, preset=None, texts=None,
-                 image_indices=None, **options):
+                 image_indices=None, test_cache=None, **options):
         super().__init__()
         opts = finetune_options(preset, texts, image_indices, **options)
         # The library keeps the options' callback: one hook for the handle's lifetime, whose
@@ -134,11 +140,12 @@ class Finetuner(Handle):
         self._hook = ProgressHook(_ignore)
         opts.progress = self._hook.function
         self._pairs = opts.text_pairs
-        self._handles = (base, clip, tokenizer, idnet, cache)
+        self._handles = (base, clip, tokenizer, idnet, cache, test_cache)
         with contextlib.ExitStack() as stack:
             pointers = [None if h is None else stack.enter_context(h._use())
                         for h in self._handles]
-            self._open("dc_finetuner_new", *pointers, byref(opts),
+            opts.test_cache = pointers[-1]
+            self._open("dc_finetuner_new", *pointers[:-1], byref(opts),
                        depends_on=[h for h in self._handles if h is not None])
 
     @property
@@ -154,8 +161,9 @@ class Finetuner(Handle):
         """Trains text pair `pair` from the base weights for every epoch, saving after each
         ("ft.pt" -> "ft.epoch2.pt"; after the last epoch `path` itself). The format follows
         the extension: ".safetensors", ".delta", else a torch.save zip. progress: called with
-        a Progress after every generation step (stage "finetune"); an exception it raises
-        stops the run (files saved so far stay intact) and propagates."""
+        a Progress after every generation step (stage "finetune") and around every epoch
+        (stage "finetune-epoch": epoch_loss_*, test_direction, test_grid); an exception it
+        raises stops the run (files saved so far stay intact) and propagates."""
         self._hook.callback = progress if progress is not None else _ignore
         try:
             status = self._call("dc_finetuner_train", int(pair), c_path(path))

@@ -167,7 +167,8 @@ class Record:
 
 class Progress(Record):
     """What a progress callback receives: the fields of dc_progress (stage, step, steps,
-    image, images, epoch, epochs, losses, grad_norm, learning_rate, timings)."""
+    image, images, epoch, epochs, losses, grad_norm, learning_rate, timings; for stage
+    "finetune-epoch" the epoch's mean losses, test_direction and test_grid)."""
 
 
 class ProgressHook:

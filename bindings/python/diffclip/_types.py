@@ -18,12 +18,12 @@ DC_MAX_DIMS = 8
 DC_MAX_LEVELS = 12
 DC_MODEL_OPTIONS_VERSION = 2
 DC_MODEL_CONFIG_VERSION = 1
-DC_PROGRESS_VERSION = 1
+DC_PROGRESS_VERSION = 2
 DC_DIFFUSION_OPTIONS_VERSION = 1
 DC_CLIP_OPTIONS_VERSION = 1
 DC_IDNET_OPTIONS_VERSION = 1
 DC_EDIT_OPTIONS_VERSION = 1
-DC_FINETUNE_OPTIONS_VERSION = 2
+DC_FINETUNE_OPTIONS_VERSION = 3
 DC_FACE_DESCRIPTOR_OPTIONS_VERSION = 1
 DC_FACE_DESCRIPTOR_SIZE = 128
 DC_FACE_INPUT_SIZE = 150
@@ -173,7 +173,11 @@ class dc_progress(Structure):
                 ("loss_clip", c_double), ("loss_l1", c_double), ("loss_id", c_double),
                 ("loss_total", c_double), ("grad_norm", c_double),
                 ("learning_rate", c_double), ("seconds_per_image", c_double),
-                ("eta_seconds", c_double)]
+                ("eta_seconds", c_double),
+                # version 2: the "finetune-epoch" report
+                ("epoch_loss_clip", c_double), ("epoch_loss_l1", c_double),
+                ("epoch_loss_id", c_double), ("epoch_loss_total", c_double),
+                ("test_direction", c_double), ("test_grid", c_char_p)]
 
 
 dc_progress_fn = CFUNCTYPE(c_int, c_void_p, POINTER(dc_progress))
@@ -218,6 +222,9 @@ class dc_finetune_options(Structure):
                 ("grad_mode", c_int), ("seed", c_uint64), ("resume", c_int),
                 ("progress", dc_progress_fn), ("progress_user", c_void_p),
                 # version 2
+                ("recompute", c_int), ("dtype", c_int), ("test_cache", c_void_p),
+                ("test_images", c_size_t), ("test_steps", c_int),
+                # version 3
                 ("world_size", c_int), ("rank", c_int), ("master_addr", c_char_p),
                 ("master_port", c_int), ("dist_timeout", c_double)]
 

@@ -19,12 +19,12 @@ pub const DC_MAX_DIMS: usize = 8;
 pub const DC_MAX_LEVELS: usize = 12;
 pub const DC_MODEL_OPTIONS_VERSION: c_uint = 2;
 pub const DC_MODEL_CONFIG_VERSION: c_uint = 1;
-pub const DC_PROGRESS_VERSION: c_uint = 1;
+pub const DC_PROGRESS_VERSION: c_uint = 2;
 pub const DC_DIFFUSION_OPTIONS_VERSION: c_uint = 1;
 pub const DC_CLIP_OPTIONS_VERSION: c_uint = 1;
 pub const DC_IDNET_OPTIONS_VERSION: c_uint = 1;
 pub const DC_EDIT_OPTIONS_VERSION: c_uint = 1;
-pub const DC_FINETUNE_OPTIONS_VERSION: c_uint = 2;
+pub const DC_FINETUNE_OPTIONS_VERSION: c_uint = 3;
 pub const DC_FACE_DESCRIPTOR_OPTIONS_VERSION: c_uint = 1;
 pub const DC_FACE_DESCRIPTOR_SIZE: usize = 128;
 pub const DC_FACE_INPUT_SIZE: c_int = 150;
@@ -207,6 +207,13 @@ pub struct dc_progress {
     pub learning_rate: f64,
     pub seconds_per_image: f64,
     pub eta_seconds: f64,
+    // version 2: the "finetune-epoch" report
+    pub epoch_loss_clip: f64,
+    pub epoch_loss_l1: f64,
+    pub epoch_loss_id: f64,
+    pub epoch_loss_total: f64,
+    pub test_direction: f64,
+    pub test_grid: *const c_char,
 }
 
 pub type dc_progress_fn =
@@ -298,7 +305,13 @@ pub struct dc_finetune_options {
     pub resume: c_int,
     pub progress: dc_progress_fn,
     pub progress_user: *mut c_void,
-    // Version 2
+    // version 2
+    pub recompute: c_int,
+    pub dtype: dc_dtype,
+    pub test_cache: *mut dc_latent_cache,
+    pub test_images: usize,
+    pub test_steps: c_int,
+    // version 3
     pub world_size: c_int,
     pub rank: c_int,
     pub master_addr: *const c_char,

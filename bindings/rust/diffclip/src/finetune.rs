@@ -12,6 +12,7 @@ use crate::handle::{c_path, c_text, open};
 use crate::model::LatentCache;
 use crate::progress::{lasting_hook, Callback, Hook, Progress};
 use crate::sys;
+use crate::tensor::DType;
 use crate::tokenizer::Tokenizer;
 
 /// How the gradient flows through the generation steps while training.
@@ -290,6 +291,33 @@ impl<'a> FinetuneOptions<'a> {
         self
     }
 
+    /// The full-gradient mode with each UNet call's activations recomputed in the backward
+    /// pass: the same gradient in about the per-step mode's memory.
+    pub fn recompute(mut self, recompute: bool) -> Self {
+        self.raw.recompute = recompute as i32;
+        self
+    }
+
+    /// The UNet's compute dtype while training (Float32, BFloat16, or Float16 on CUDA); the
+    /// weights and Adam's state stay float32.
+    pub fn dtype(mut self, dtype: DType) -> Self {
+        self.raw.dtype = dtype.raw();
+        self
+    }
+
+    /// How many test images (the first entries of the test cache, else of the training
+    /// cache) are edited into "NAME.epochE.test.png" around every epoch (default 0: none).
+    pub fn test_images(mut self, count: usize) -> Self {
+        self.raw.test_images = count;
+        self
+    }
+
+    /// The test images' generation steps (default 0: inv_steps).
+    pub fn test_steps(mut self, steps: i32) -> Self {
+        self.raw.test_steps = steps;
+        self
+    }
+
     /// Data parallelism (docs/scaling.md): this process is `rank` of `world_size`, each with
     /// its share of the images in its cache (rank r: images r, r + world_size, ...).
     pub fn process_group(mut self, world_size: i32, rank: i32) -> Self {
@@ -348,7 +376,21 @@ impl<'a> Finetuner<'a> {
         idnet: Option<&'a mut IdNet>,
         options: FinetuneOptions<'a>,
     ) -> Result<Finetuner<'a>> {
+        Finetuner::with_test_cache(cache, None, clip, tokenizer, idnet, options)
+    }
+
+    /// As `new`, with the test images' own latent cache (made like `cache`), whose first
+    /// `test_images` entries are edited into each epoch's grid.
+    pub fn with_test_cache<'c: 'a, 't: 'a>(
+        cache: &'a mut LatentCache<'c>,
+        test_cache: Option<&'a mut LatentCache<'t>>,
+        clip: &'a mut Clip,
+        tokenizer: &'a mut Tokenizer,
+        idnet: Option<&'a mut IdNet>,
+        options: FinetuneOptions<'a>,
+    ) -> Result<Finetuner<'a>> {
         let mut raw = options.raw;
+        raw.test_cache = test_cache.map_or(ptr::null_mut(), |c| c.raw());
         // the library copies the texts and indices: these need only outlive the call
         let texts = options
             .texts

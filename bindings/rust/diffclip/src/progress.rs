@@ -30,6 +30,16 @@ pub struct Progress<'a> {
     pub learning_rate: f64,
     pub seconds_per_image: f64,
     pub eta_seconds: f64,
+    /// Stage "finetune-epoch" (before the first epoch, epoch 0, and after each): the
+    /// epoch's mean losses over its Adam steps.
+    pub epoch_loss_clip: f64,
+    pub epoch_loss_l1: f64,
+    pub epoch_loss_id: f64,
+    pub epoch_loss_total: f64,
+    /// The test images' mean CLIP directional similarity with the epoch's weights.
+    pub test_direction: f64,
+    /// The epoch's test grid PNG, when there are test images.
+    pub test_grid: Option<&'a str>,
 }
 
 impl<'a> Progress<'a> {
@@ -57,6 +67,16 @@ impl<'a> Progress<'a> {
             learning_rate: raw.learning_rate,
             seconds_per_image: raw.seconds_per_image,
             eta_seconds: raw.eta_seconds,
+            epoch_loss_clip: raw.epoch_loss_clip,
+            epoch_loss_l1: raw.epoch_loss_l1,
+            epoch_loss_id: raw.epoch_loss_id,
+            epoch_loss_total: raw.epoch_loss_total,
+            test_direction: raw.test_direction,
+            test_grid: if raw.test_grid.is_null() {
+                None
+            } else {
+                CStr::from_ptr(raw.test_grid).to_str().ok()
+            },
         }
     }
 }
