@@ -191,8 +191,10 @@ $(BUILD)/obj/test/%.o: test/%.c
 # python3-skimage and python-matplotlib-data hold the face photographs of the face descriptor
 # and alignment tests (skimage/data/astronaut.png, matplotlib's sample_data/grace_hopper.jpg);
 # libdlib-dev the face detector and predictor code, libdlib-data the 68-landmark predictor
-# file; python3-pil and python3-scipy run the alignment test's Python reference. Debian's cargo
-# only when no cargo (a rustup toolchain, say) is on PATH already.
+# file; python3-pil and python3-scipy run the alignment test's Python reference; libgloo-dev the
+# Gloo headers that LibTorch's c10d headers include (data-parallel fine-tuning,
+# src/ctorch/dist.cpp; the library itself is inside libtorch_cpu). Debian's cargo only when no
+# cargo (a rustup toolchain, say) is on PATH already.
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -201,7 +203,7 @@ deps:
 	    python3 python3-torch python3-numpy abigail-tools unicode-data \
 	    python3-skimage python-matplotlib-data libdlib-dev libdlib-data libblas-dev liblapack-dev \
 	    python3-pil python3-scipy clang libclang-rt-14-dev llvm debootstrap shellcheck \
-	    libmicrohttpd-dev chromium
+	    libmicrohttpd-dev chromium libgloo-dev
 	command -v cargo >/dev/null 2>&1 || \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cargo
 	$(MAKE) faceapi
@@ -279,7 +281,7 @@ DEBIAN13_PACKAGES := build-essential pkg-config libtorch-dev libopenblas0-pthrea
                      libpng-dev libjpeg62-turbo-dev zlib1g-dev python3 python3-torch python3-numpy \
                      abigail-tools unicode-data python3-skimage python-matplotlib-data \
                      libdlib-dev libdlib-data libblas-dev liblapack-dev python3-pil python3-scipy clang libclang-rt-dev llvm cargo \
-                     libmicrohttpd-dev chromium nodejs libyaml-dev shellcheck
+                     libmicrohttpd-dev chromium nodejs libyaml-dev shellcheck libgloo-dev
 DEBIAN13_RUN       = sh tools/debian13.sh run $(DEBIAN13_ROOT) . $(abspath $(GOLDEN)) \
                      $(abspath $(CLIP_DATA)) $(abspath $(FACEAPI))
 DEBIAN13_ARGS     := GOLDEN=/work/golden CLIP_DATA=/work/clip FACEAPI=/work/faceapi

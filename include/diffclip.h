@@ -736,7 +736,7 @@ typedef enum dc_grad_mode {
     DC_GRAD_PER_STEP = 1
 } dc_grad_mode;
 
-#define DC_FINETUNE_OPTIONS_VERSION 2
+#define DC_FINETUNE_OPTIONS_VERSION 3
 typedef struct dc_finetune_options {
     unsigned version;
     /* text_pairs source and target texts; each pair is trained from the base weights. */
@@ -788,11 +788,27 @@ typedef struct dc_finetune_options {
     dc_latent_cache *test_cache;
     size_t test_images;
     int test_steps;              /* their generation steps (default 0: inv_steps) */
+    /* Version 3: data parallelism (docs/scaling.md). With world_size > 1, world_size
+     * processes (one per device) each make a fine-tuner with the same options but their own
+     * rank; they join a Gloo process group (LibTorch's c10d) whose rank 0 listens at
+     * master_addr:master_port. Each rank's latent cache (or image_indices) holds its share of
+     * the training images, in order: rank r has images r, r + world_size, ... of the whole
+     * list. The gradients are averaged across ranks before every Adam step, so that world_size
+     * ranks with batch_size B train as one process with batch_size world_size * B on the
+     * whole list (at eta 0; with eta > 0 each rank draws its own noise). Every rank ends with
+     * the same weights; only rank 0 writes files. The model, texts and numbers must agree:
+     * dc_finetuner_new checks them on every rank. A rank that is lost, or that does not answer
+     * within dist_timeout, fails every other with DC_EIO. */
+    int world_size;              /* default 1: no process group */
+    int rank;                    /* 0 .. world_size - 1 (default 0) */
+    const char *master_addr;     /* rank 0's address (default NULL: "127.0.0.1") */
+    int master_port;             /* rank 0's TCP port for the rendezvous (default 29500) */
+    double dist_timeout;         /* seconds a rank waits for another (default 300) */
 } dc_finetune_options;
 #define DC_FINETUNE_OPTIONS_INIT                                                                \
     {DC_FINETUNE_OPTIONS_VERSION, NULL, NULL, 0, 500, 40, 6, 0.0, 8e-6, 1.3, 5, 50, NULL, 0, 1,  \
      3.0, 1.0, 0.0, DC_CLIP_LOSS_LOG, DC_GRAD_FULL, 1234, 0, NULL, NULL, 0, DC_FLOAT32, NULL, 0, \
-     0}
+     0, /* Version 3 */ 1, 0, NULL, 29500, 300.0}
 
 DC_API dc_status dc_finetune_options_init(dc_finetune_options *options, unsigned version);
 
@@ -835,9 +851,11 @@ DC_API dc_status dc_finetune_options_apply_preset(dc_finetune_options *options,
  * with its tokenizer, an optional identity network (NULL) and the latent cache of the
  * training images, which must have been made with `base` and the options' t0 and inv_steps.
  * Every handle must outlive the fine-tuner; the options (and their texts) are copied.
+ * With world_size > 1 it returns once every rank has joined and the ranks agree.
  * Errors: DC_EINVAL (NULL, options out of range, no texts or an empty text, every loss weight
  * 0, an identity weight without a network, a cache of another model or other parameters, image
- * indices beyond the cache), DC_ENOMEM. */
+ * indices beyond the cache, a rank outside the world size; options that differ between the
+ * ranks), DC_EIO (the process group not formed within dist_timeout), DC_ENOMEM. */
 DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *clip,
                                   dc_tokenizer *tokenizer, dc_idnet *idnet,
                                   dc_latent_cache *cache, const dc_finetune_options *options);
@@ -849,8 +867,10 @@ DC_API void dc_finetuner_free(dc_finetuner *ft);
  * file atomically. The format follows the extension of `path` (any case): ".safetensors",
  * ".delta" (dc_finetuner_save), else a torch.save zip. A progress callback that returns non-zero
  * stops with DC_ECANCELLED; files saved so far stay intact and the fine-tuner usable.
- * Errors: DC_EINVAL (NULL, pair out of range), DC_EIO, DC_EFORMAT (an epoch file to resume
- * from that is damaged), DC_ECANCELLED (files saved so far stay intact and the fine-tuner
+ * In a process group every rank calls it for the same pair; rank 0 alone reads and writes
+ * the files.
+ * Errors: DC_EINVAL (NULL, pair out of range), DC_EIO (also: a rank lost, or silent for
+ * dist_timeout), DC_EFORMAT (an epoch file to resume from that is damaged), DC_ECANCELLED (files saved so far stay intact and the fine-tuner
  * usable), DC_ENOMEM. */
 DC_API dc_status dc_finetuner_train(dc_finetuner *ft, size_t pair, const char *path);
 /* Writes the current weights: ".delta" files hold fine-tuned minus base as float16

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/error.h"
+#include "../finetune/group.h"
 #include "../finetune/run.h"
 #include "convert.h"
 #include "handles.h"
@@ -22,6 +23,7 @@ struct dc_finetuner {
     df_schedule schedule;
     ft_trainer trainer;
     ft_run run;
+    ct_dist *dist;                   /* the process group; NULL with world_size 1 */
 };
 
 DC_API dc_status dc_finetune_options_init(dc_finetune_options *options, unsigned version)
@@ -99,6 +101,13 @@ static int check_options(const dc_finetune_options *o, const dc_latent_cache *ca
     if (!(o->lr_gamma > 0) || !isfinite(o->lr_gamma))
         return dci_err(DC_EINVAL, "fine-tuning: the learning-rate factor must be > 0 (got %g)",
                        o->lr_gamma);
+    if (o->world_size < 1 || o->rank < 0 || o->rank >= o->world_size)
+        return dci_err(DC_EINVAL, "fine-tuning: rank %d of world size %d", o->rank,
+                       o->world_size);
+    if (o->world_size > 1 && (o->master_port < 1 || o->master_port > 65535 ||
+                              !(o->dist_timeout > 0)))
+        return dci_err(DC_EINVAL, "fine-tuning: master port %d (1..65535) and timeout %g s "
+                       "(> 0)", o->master_port, o->dist_timeout);
     for (size_t i = 0; o->image_indices && i < o->image_count; i++)
         if (o->image_indices[i] >= dc_latent_cache_count(cache))
             return dci_err(DC_EINVAL, "fine-tuning: image index %zu, the cache holds %zu",
@@ -118,6 +127,7 @@ static int copy_options(dc_finetuner *ft, const dc_finetune_options *o)
         if (!(ft->sources[i] = strdup(o->source_texts[i])) ||
             !(ft->targets[i] = strdup(o->target_texts[i])))
             return dci_err(DC_ENOMEM, "fine-tuning: out of memory");
+    ft->options.master_addr = NULL;  /* used by dc_finetuner_new only */
     ft->options.source_texts = (const char *const *)ft->sources;
     ft->options.target_texts = (const char *const *)ft->targets;
     if (o->image_indices && o->image_count) {
@@ -179,6 +189,17 @@ DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *c
                                  dci_tokenizer_impl(tokenizer), api_idnet_net(idnet),
                                  &ft->schedule, &c);
     }
+    /* The group is joined last: a rank whose own setup failed has then gone, and the others
+     * learn it from the rendezvous. */
+    size_t local_images = o.image_indices ? o.image_count : dc_latent_cache_count(cache);
+    size_t group_images = local_images;
+    if (status == DC_OK && o.world_size > 1)
+        status = ct_dist_new(&ft->dist, o.rank, o.world_size,
+                             o.master_addr ? o.master_addr : "127.0.0.1", o.master_port,
+                             o.dist_timeout);
+    if (status == DC_OK && ft->dist)
+        status = ft_group_check(ft->dist, base->fingerprint, &ft->options, local_images,
+                                &group_images);
     if (status != DC_OK) {
         dc_finetuner_free(ft);
         return (dc_status)status;
@@ -192,7 +213,9 @@ DC_API dc_status dc_finetuner_new(dc_finetuner **out, dc_model *base, dc_clip *c
                        .trainer = &ft->trainer,
                        .test_cache = test_cache->file,
                        .test_channels = test_cache->channels,
-                       .epoch_reports = !options || options->version >= 2};
+                       .epoch_reports = !options || options->version >= 2,
+                       .dist = ft->dist,
+                       .group_images = group_images};
     *out = ft;
     return DC_OK;
 }
@@ -202,6 +225,7 @@ DC_API void dc_finetuner_free(dc_finetuner *ft)
     if (!ft)
         return;
     ft_trainer_free(&ft->trainer);
+    ct_dist_free(ft->dist);
     nn_unet_free(ft->model);
     df_schedule_free(&ft->schedule);
     for (size_t i = 0; ft->sources && i < ft->options.text_pairs; i++)

@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "cluster.h"
 #include "inputs.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -23,7 +24,7 @@ enum { DEFAULT_TESTS = 4 };
     "--epochs E --lr LR --sch-gamma G --clip-w W --l1-w W --id-w W "                       \
     "--grad-mode full|per-step --recompute --dtype float32|bfloat16|float16 "              \
     "--test-images FILE...|DIR|X.npy --tests N --test-steps S "                              \
-    "--cache FILE --seed K --resume --align|--no-align "                                    \
+    "--cache FILE --seed K --resume --align|--no-align --dist-timeout SECONDS "              \
     "--config FILE --image-size N --head-channels N --device D --threads N] "             \
     "--out FT.pt|FT.safetensors|FT.delta"
 
@@ -38,6 +39,7 @@ typedef struct finetune_args {
     cli_list images, sources, targets, presets, test_images;
     explicit_numbers n;
     int resume, half, recompute;
+    double dist_timeout;             /* NAN unless given */
     cli_model_args model_args;
     cli_compute compute;
     cli_align align;
@@ -129,6 +131,9 @@ static int build_options(const finetune_args *a, dc_finetune_options *o, const c
     set_int(a->n.test_steps, &o->test_steps);
     o->recompute = a->recompute;
     o->resume = a->resume;
+    set_double(a->dist_timeout, &o->dist_timeout);
+    if (!(o->dist_timeout > 0))
+        return cli_command_usage_error(cmd, FINETUNE_USAGE, "--dist-timeout must be > 0");
     return 0;
 }
 
@@ -139,7 +144,15 @@ typedef struct image_list {
     char **names;
     int count, capacity;
     cli_align *align;                /* how photos are read (--align) */
+    int stride, offset, seen;        /* this rank keeps images offset, offset + stride, ...
+                                      * (stride 0: every image) */
 } image_list;
+
+/* Counts an image of the whole list; whether it is this rank's. */
+static int image_list_wants(image_list *l)
+{
+    return l->stride < 2 || l->seen++ % l->stride == l->offset;
+}
 
 static void image_list_free(image_list *l)
 {
@@ -187,6 +200,8 @@ static int compare_names(const void *a, const void *b)
 
 static int add_image_file(image_list *l, const char *path, int size)
 {
+    if (!image_list_wants(l))
+        return 0;
     dc_tensor t = {0};
     int status = cli_check_photo_size(path, size);
     if (status)
@@ -212,6 +227,8 @@ static int add_array(image_list *l, const char *path)
     size_t plane = (size_t)3 * (size_t)all.shape[2] * (size_t)all.shape[3];
     int status = 0;
     for (int64_t i = 0; status == 0 && i < all.shape[0]; i++) {
+        if (!image_list_wants(l))
+            continue;
         dc_tensor one = {.dtype = DC_FLOAT32, .ndim = 4,
                          .shape = {1, 3, all.shape[2], all.shape[3]},
                          .data = malloc(plane * sizeof(float))};
@@ -304,7 +321,9 @@ static void on_interrupt(int sig)
 /* A bar on a terminal; otherwise one line per trained image. Ctrl-C cancels cleanly. */
 static int finetune_progress(void *user, const dc_progress *p)
 {
-    (void)user;
+    const dc_finetune_options *o = user;
+    if (o->rank != 0)                /* one report for the group: every rank trains alike */
+        return interrupted;
     if (p->version >= 2 && strcmp(p->stage, "finetune-epoch") == 0) {
         cli_progress_done();
         if (p->epoch > 0)
@@ -375,6 +394,21 @@ static char *beside_output(const char *out, const char *suffix)
     if (path)
         snprintf(path, n, "%.*s%s", (int)head, out, suffix);
     return path;
+}
+
+/* In a process group each rank has its own cache, holding its share of the images: `path`
+ * with ".rankR" before its extension (FT.rank1.dclat); elsewhere `path` itself. */
+static char *rank_path(const char *path, const dc_finetune_options *o)
+{
+    if (o->world_size < 2)
+        return strdup(path);
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(slash ? slash + 1 : path, '.');
+    size_t head = dot ? (size_t)(dot - path) : strlen(path), n = strlen(path) + 32;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%.*s.rank%d%s", (int)head, path, o->rank, path + head);
+    return out;
 }
 
 /* ---- the command ---- */
@@ -451,16 +485,18 @@ static int cache_images(const dc_finetune_options *o, const image_list *images,
     return status;
 }
 
-/* The training images' cache (--cache, else FT.dclat) and, with --test-images, the test
- * images' (FT.test.dclat), their first o->test_images becoming the tests. */
+/* The training images' cache (--cache, else FT.dclat; per rank in a process group) and, with
+ * --test-images, the test images' (FT.test.dclat), their first o->test_images becoming the
+ * tests. */
 static int cache_all(const finetune_args *a, dc_finetune_options *o, const image_list *images,
                      const image_list *tests, handles *h, size_t *indices)
 {
-    char *cache_path = a->cache ? NULL : beside_output(a->out, ".dclat");
-    const char *path = a->cache ? a->cache : cache_path;
+    char *given = a->cache ? strdup(a->cache) : beside_output(a->out, ".dclat");
+    char *path = given ? rank_path(given, o) : NULL;
+    free(given);
     int status = path ? cache_images(o, images, path, h->model, &h->cache, indices)
                       : cli_usage_error("out of memory");
-    free(cache_path);
+    free(path);
     if (status || tests->count == 0)
         return status;
     char *test_path = beside_output(a->out, ".test.dclat");
@@ -488,7 +524,7 @@ static int train_pairs(const finetune_args *a, const dc_finetune_options *o, han
             dc_cuda_memory_peak(a->compute.device, &peak_allocated, &peak_reserved) == DC_OK)
             fprintf(stderr, "peak CUDA memory: %.0f MiB allocated, %.0f MiB reserved\n",
                     peak_allocated / 1048576.0, peak_reserved / 1048576.0);
-        if (s == DC_OK)
+        if (s == DC_OK && o->rank == 0)
             printf("%s\n", path);
         else if (s == DC_ECANCELLED)
             fprintf(stderr, "diffclip: finetune: cancelled; the epochs saved so far are kept "
@@ -505,6 +541,7 @@ static int run_finetune(int argc, char **argv)
     finetune_args a = {.n = {UNSET_INT, UNSET_INT, UNSET_INT, UNSET_INT, UNSET_INT,
                              UNSET_INT, UNSET_INT, UNSET_INT, UNSET_INT, NAN, NAN, NAN, NAN,
                              NAN, NAN},
+                       .dist_timeout = NAN,
                        .compute = CLI_COMPUTE_DEFAULTS};
     const cli_option options[] = {
         {"model", CLI_STRING, &a.model, 0},        {"clip", CLI_STRING, &a.clip, 0},
@@ -520,6 +557,7 @@ static int run_finetune(int argc, char **argv)
         {"grad-mode", CLI_STRING, &a.grad_mode, 0}, {"loss-form", CLI_STRING, &a.loss_form, 0},
         {"cache", CLI_STRING, &a.cache, 0},        {"seed", CLI_INT, &a.n.seed, 0},
         {"resume", CLI_FLAG, &a.resume, 0},        {"half", CLI_FLAG, &a.half, 0},
+        {"dist-timeout", CLI_DOUBLE, &a.dist_timeout, 0},
         {"recompute", CLI_FLAG, &a.recompute, 0},  {"dtype", CLI_STRING, &a.dtype, 0},
         {"test-images", CLI_LIST, &a.test_images, 0}, {"tests", CLI_INT, &a.n.tests, 0},
         {"test-steps", CLI_INT, &a.n.test_steps, 0},
@@ -540,8 +578,18 @@ static int run_finetune(int argc, char **argv)
         status = cli_command_usage_error(argv[0], FINETUNE_USAGE, "unexpected argument '%s'",
                                          more[0]);
     dc_finetune_options o;
+    int local_rank = -1;
+    char device[32];
     if (!status)
         status = build_options(&a, &o, argv[0]);
+    if (!status)
+        status = cli_dist_from_env(argv[0], FINETUNE_USAGE, &o, &local_rank);
+    /* One device per process: torchrun's LOCAL_RANK picks this process's GPU. */
+    if (!status && local_rank >= 0 && strcmp(a.compute.device, "auto") == 0 &&
+        dc_cuda_available()) {
+        snprintf(device, sizeof device, "cuda:%d", local_rank);
+        a.compute.device = device;
+    }
     int face_preset = 0;
     for (int i = 0; i < a.presets.count; i++)
         face_preset |= cli_preset_is_face(a.presets.items[i]);
@@ -553,7 +601,8 @@ static int run_finetune(int argc, char **argv)
     struct sigaction interrupt = {.sa_handler = on_interrupt};
     sigaction(SIGINT, &interrupt, NULL);
     handles h = {0};
-    image_list images = {.align = &a.align}, tests = {.align = &a.align};
+    image_list images = {.align = &a.align, .stride = o.world_size, .offset = o.rank};
+    image_list tests = {.align = &a.align};
     size_t *indices = NULL;
     dc_model_info info;
     status = load_networks(&a, &h);
@@ -561,7 +610,8 @@ static int run_finetune(int argc, char **argv)
         status = cli_library_error();
     if (!status)
         status = read_images(&a.images, more, nmore, info.image_size, &images);
-    if (!status)
+    /* In a process group rank 0 alone edits and writes the test images. */
+    if (!status && o.rank == 0)
         status = read_images(&a.test_images, NULL, 0, info.image_size, &tests);
     if (!status && !(indices = calloc((size_t)images.count, sizeof *indices)))
         status = cli_usage_error("out of memory");
@@ -571,6 +621,7 @@ static int run_finetune(int argc, char **argv)
         o.image_indices = indices;
         o.image_count = (size_t)images.count;
         o.progress = finetune_progress;
+        o.progress_user = &o;
         if (dc_finetuner_new(&h.ft, h.model, h.clip, h.tokenizer, h.idnet, h.cache, &o) !=
             DC_OK)
             status = cli_library_error();
@@ -638,9 +689,18 @@ const cli_command cli_cmd_finetune = {
     "  --seed K              (1234)\n"
     "  --resume              continue from the epoch file a stopped run left\n"
     "  --half                CLIP in float16 (CUDA only)\n"
+    "  --dist-timeout S      seconds a rank of a process group waits for another (300)\n"
     CLI_MODEL_HELP
     CLI_ALIGN_HELP
     CLI_COMPUTE_HELP
+    "\n"
+    "On several processes (torchrun, srun, mpirun; docs/scaling.md): with WORLD_SIZE and RANK\n"
+    "(or Slurm's SLURM_NTASKS and SLURM_PROCID), MASTER_ADDR and MASTER_PORT in the\n"
+    "environment, the processes join a Gloo process group; rank r inverts and trains images\n"
+    "r, r + WORLD_SIZE, ... (its own cache, FT.rankR.dclat), the gradients are averaged before\n"
+    "every Adam step (WORLD_SIZE ranks with --batch B train as one with --batch WORLD_SIZE*B)\n"
+    "and rank 0 writes the weights and test grids. LOCAL_RANK picks the GPU under --device\n"
+    "auto.\n"
     "\n"
     "example:\n"
     "  diffclip finetune --model celeba_hq.ckpt --clip ViT-B-16.pt \\\n"

@@ -8,6 +8,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "cluster.h"
 #include "inputs.h"
 #include "mix.h"
 
@@ -29,6 +30,8 @@ typedef struct edit_args {
     int to_directory;                /* -o names a directory: one file per input */
     const char *preset;              /* the models' dataset (or edit) preset, for --align */
     cli_align align;
+    const char *shard_arg;
+    cli_shard shard;
 } edit_args;
 
 /* The constant weights of the fine-tuned models: FT:W, --ratio R (one model), or an equal
@@ -128,6 +131,7 @@ static int parse_edit(int argc, char **argv, edit_args *a)
         {"seed", CLI_INT, &a->seed, 0},
         CLI_MODEL_OPTIONS(&a->model_args),
         {"preset", CLI_STRING, &a->preset, 0},
+        {"shard", CLI_STRING, &a->shard_arg, 0},
         CLI_ALIGN_OPTIONS(&a->align),
         CLI_COMPUTE_OPTIONS(&a->compute),
         /* by mode: */
@@ -190,10 +194,20 @@ static int parse_edit(int argc, char **argv, edit_args *a)
     if (!status && a->mix.kind == CLI_MIX_NONE)
         status = constant_weights(command, a);
     if (!status)
+        status = cli_shard_resolve(command, a->usage, a->shard_arg, &a->shard);
+    if (!status)
         status = check_outputs(command, a);
     if (!status)
         status = cli_compute_apply(command, a->usage, &a->compute);
     return status;
+}
+
+/* A shard skips the outputs a previous run of it wrote (every write is atomic: a file there
+ * is whole). */
+static int already_written(const edit_args *a, const char *path)
+{
+    struct stat st;
+    return a->shard.active && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 /* The base model, then each fine-tuned one (its architecture is the base's). */
@@ -285,11 +299,17 @@ static int run_edit_mode(int argc, char **argv, edit_mode mode, const char *usag
         status = cli_library_error();
     for (int i = 0; i < a.images.count && !status; i++) {
         char out_path[4096], stem[1024];
+        if (!cli_shard_has(&a.shard, (size_t)i))
+            continue;
         stem_of(a.images.items[i], stem, sizeof stem);
         if (a.to_directory)
             snprintf(out_path, sizeof out_path, "%s/%s.png", a.out, stem);
         else
             snprintf(out_path, sizeof out_path, "%s", a.out);
+        if (already_written(&a, out_path)) {
+            fprintf(stderr, "%s: already written, skipped\n", out_path);
+            continue;
+        }
         dc_tensor x0 = {0};
         status = cli_read_images(a.images.items[i], info.image_size, NULL, &a.align, &x0);
         if (!status)
@@ -331,12 +351,13 @@ static int run_edit_mode(int argc, char **argv, edit_mode mode, const char *usag
     "  --preset NAME       the dataset (celeba, afhq, ...) or edit preset (pixar, ...) the\n" \
     "                      models are of; celeba turns --align on (not for translate,\n"  \
     "                      which as published never aligns)\n"                           \
+    CLI_SHARD_HELP                                                                         \
     CLI_ALIGN_HELP                                                                         \
     CLI_COMPUTE_HELP
 
 #define EDIT_USAGE "edit --model BASE --finetuned FT[:W]... [--ratio R | --schedule S | " \
                    "--ramp R] --image IN... [--t0 N] [--inv-steps S] [--gen-steps S] "     \
-                   "[--cache FILE] [--grid] [--preset NAME] [--align|--no-align] "          \
+                   "[--cache FILE] [--grid] [--preset NAME] [--align|--no-align] [--shard K/N] " \
                    "-o OUT.png|OUTDIR " CLI_MODEL_USAGE " [--device D] [--threads N]"
 
 static int run_edit(int argc, char **argv)
@@ -361,7 +382,7 @@ const cli_command cli_cmd_edit = {
 
 #define TRANSITION_USAGE "transition --model BASE --finetuned FT[:W]... --image IN --count K " \
                          "[--t0 N] [--inv-steps S] [--gen-steps S] [--cache FILE] "           \
-                         "[--preset NAME] [--align|--no-align] "                             \
+                         "[--preset NAME] [--align|--no-align] [--shard K/N] "               \
                          "-o STRIP.png " CLI_MODEL_USAGE " [--device D] [--threads N]"
 
 static int run_transition(int argc, char **argv)
@@ -386,7 +407,7 @@ const cli_command cli_cmd_transition = {
 
 #define TRANSLATE_USAGE "translate --model BASE --finetuned FT[:W]... --image IN [--t0 N] "  \
                         "[--repeats R] [--inv-steps S] [--gen-steps S] [--seed K] [--grid] " \
-                        "[--align] -o OUT.png " CLI_MODEL_USAGE " [--device D] [--threads N]"
+                        "[--align] [--shard K/N] -o OUT.png " CLI_MODEL_USAGE " [--device D] [--threads N]"
 
 static int run_translate(int argc, char **argv)
 {

@@ -31,7 +31,8 @@ LAYOUT(api_idnet_options, dc_idnet_options, DC_IDNET_OPTIONS_VERSION, DC_IDNET_O
        END_OF(dc_idnet_options, device));
 LAYOUT(api_finetune_options, dc_finetune_options, DC_FINETUNE_OPTIONS_VERSION,
        DC_FINETUNE_OPTIONS_INIT, END_OF(dc_finetune_options, progress_user),
-       END_OF(dc_finetune_options, test_steps));
+       END_OF(dc_finetune_options, test_steps),
+       END_OF(dc_finetune_options, dist_timeout));
 LAYOUT(api_face_descriptor_options, dc_face_descriptor_options,
        DC_FACE_DESCRIPTOR_OPTIONS_VERSION, DC_FACE_DESCRIPTOR_OPTIONS_INIT,
        END_OF(dc_face_descriptor_options, device));

@@ -61,6 +61,24 @@ inline void set_tf32(bool allowed)
     at::globalContext().setAllowTF32CuDNN(allowed);
 }
 
+/* c10d's TCPStore: from 2.2 on its options name a libuv backend (the default from 2.4),
+ * which a LibTorch built without libuv refuses; the classic socket backend exists in every
+ * version. Found by the member's presence rather than by version number. */
+template <class O>
+auto store_backend_compat(O &options, int) -> decltype(options.useLibUV = false, void())
+{
+    options.useLibUV = false;
+}
+template <class O>
+void store_backend_compat(O &, long)
+{
+}
+template <class O>
+void store_options_compat(O &options)
+{
+    store_backend_compat(options, 0);
+}
+
 } // namespace ctorch
 
 #endif

@@ -236,6 +236,30 @@ void ct_adam_set_lr(ct_adam *adam, double lr);
 double ct_adam_lr(const ct_adam *adam);
 int ct_adam_zero_grad(ct_adam *adam);                           /* set_to_none */
 
+/* ---- data parallelism (c10d: a TCPStore on rank 0 and a Gloo process group) ---- */
+typedef struct ct_dist ct_dist;
+/* Joins the group of `world` processes whose rank 0 listens at master_addr:master_port (rank 0
+ * hosts the store there). Every wait on another rank, joining included, ends after
+ * timeout_seconds. DC_EIO when the group cannot be formed (a rank that never comes, a port in
+ * use, an unreachable address). */
+int ct_dist_new(ct_dist **out, int rank, int world, const char *master_addr, int master_port,
+                double timeout_seconds);
+void ct_dist_free(ct_dist *d);                                  /* NULL is fine */
+int ct_dist_rank(const ct_dist *d);                             /* NULL: 0 */
+int ct_dist_world(const ct_dist *d);                            /* NULL: 1 */
+/* The collectives below are called by every rank in the same order. A rank that is lost or
+ * does not answer within the timeout ends them with DC_EIO and a message naming it where it
+ * is known. */
+/* values summed across ranks, in place. */
+int ct_dist_allreduce_f64(ct_dist *d, double *values, size_t n);
+/* Rank 0's n bytes to every rank. */
+int ct_dist_broadcast_bytes(ct_dist *d, void *data, size_t n);
+/* Rank 0's values of the tensors, in place on every rank (no autograd). */
+int ct_dist_broadcast_(ct_dist *d, ct_tensor *const *tensors, size_t n);
+/* The gradients of params replaced by the sum over ranks of scale * gradient (a missing
+ * gradient counts as zeros and is created). */
+int ct_dist_allreduce_grads(ct_dist *d, ct_tensor *const *params, size_t n, double scale);
+
 #ifdef __cplusplus
 }
 #endif

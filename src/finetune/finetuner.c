@@ -83,8 +83,10 @@ void ft_trainer_free(ft_trainer *t)
     free(t->target);
     if (t->compute != t->model)
         nn_unet_free(t->compute);
+    free(t->params);
     t->adam = NULL;
     t->compute = NULL;
+    t->params = NULL;
     t->source = t->target = NULL;
 }
 
@@ -116,14 +118,14 @@ int ft_trainer_begin(ft_trainer *t, const char *source, const char *target)
     if (!t->source || !t->target)
         return dci_err(DC_ENOMEM, "fine-tuning: out of memory");
     size_t count = nn_unet_tensor_count(t->model);
-    ct_tensor **params = malloc((count ? count : 1) * sizeof *params);
-    if (!params)
+    free(t->params);
+    t->params = malloc((count ? count : 1) * sizeof *t->params);
+    if (!t->params)
         return dci_err(DC_ENOMEM, "fine-tuning: out of memory");
     for (size_t i = 0; i < count; i++)
-        params[i] = nn_unet_tensor(t->model, i);
-    int status = ct_adam_new(&t->adam, params, count, t->config.learning_rate, ADAM_BETA1,
+        t->params[i] = nn_unet_tensor(t->model, i);
+    int status = ct_adam_new(&t->adam, t->params, count, t->config.learning_rate, ADAM_BETA1,
                              ADAM_BETA2, ADAM_EPS, 0.0);
-    free(params);
     return status == DC_OK ? ft_trainer_sync(t) : status;
 }
 
@@ -179,43 +181,80 @@ static int add_term(ct_tensor **total, const ct_tensor *loss, double weight)
     return ct_add(total, *total, weighted);
 }
 
+/* The CLIP loss of a process group's whole batch, whose mean directional loss is `mean`,
+ * as a term of this rank's loss: the published log form -log((2 - L) / 2) is not linear in
+ * L, so this rank's L_dir is weighted by the form's derivative at the whole batch's mean
+ * (1 / (2 - mean)); summed over ranks with their shares this gives the whole batch's
+ * gradient. *value receives the form's value at the mean. */
+static int group_clip_loss(const ft_trainer *t, const ct_tensor *l_dir, double mean,
+                           ct_tensor **loss, double *value)
+{
+    int log_form = t->config.loss_form == FT_CLIP_LOSS_LOG;
+    *value = log_form ? -log((2.0 - mean) / 2.0) : mean;
+    return ct_mul_scalar(loss, l_dir, log_form ? 1.0 / (2.0 - mean) : 1.0);
+}
+
 /* The weighted sum of the losses of x_gen against x0 (in the current pool); the values go
- * to the report. Each network gets the images on its own device. */
+ * to the report. Each network gets the images on its own device. With a process group the
+ * values are the whole batch's (one reduction of the three). */
 static int total_loss(ft_trainer *t, const ct_tensor *x0, const ct_tensor *generated,
                       ct_tensor **total, ft_step_report *r)
 {
     const ct_tensor *x_gen = generated;
     ct_tensor *as_float;
     const ft_config *c = &t->config;
+    ct_tensor *l_dir = NULL, *l1 = NULL, *id = NULL;
+    double values[3] = {0, 0, 0};
     *total = NULL;
-    r->loss_clip = r->loss_l1 = r->loss_id = 0;
     if (ct_dtype(x_gen) != DC_FLOAT32) {
         DCI_TRY(ct_to(&as_float, x_gen, DC_FLOAT32, ct_device(x_gen)));
         x_gen = as_float;
     }
     if (c->clip_weight > 0) {
-        ct_tensor *l_dir, *loss;
         DCI_TRY(direction_loss(t, x0, x_gen, &l_dir));
-        DCI_TRY(ft_clip_loss_form_apply(c->loss_form, l_dir, &loss));
-        DCI_TRY(ct_item(loss, &r->loss_clip));
-        DCI_TRY(ct_to(&loss, loss, DC_FLOAT32, ct_device(x_gen)));
-        DCI_TRY(add_term(total, loss, c->clip_weight));
+        DCI_TRY(ct_item(l_dir, &values[0]));
     }
     if (c->l1_weight > 0) {
-        ct_tensor *loss;
-        DCI_TRY(ft_l1_loss(x0, x_gen, &loss));
-        DCI_TRY(ct_item(loss, &r->loss_l1));
-        DCI_TRY(add_term(total, loss, c->l1_weight));
+        DCI_TRY(ft_l1_loss(x0, x_gen, &l1));
+        DCI_TRY(ct_item(l1, &values[1]));
     }
     if (c->id_weight > 0) {
         int device = nn_idnet_device(t->idnet);
-        ct_tensor *src, *gen, *loss;
+        ct_tensor *src, *gen;
         DCI_TRY(ct_to(&src, x0, DC_FLOAT32, device));
         DCI_TRY(ct_to(&gen, x_gen, DC_FLOAT32, device));
-        DCI_TRY(ft_id_loss(t->idnet, src, gen, &loss));
-        DCI_TRY(ct_item(loss, &r->loss_id));
+        DCI_TRY(ft_id_loss(t->idnet, src, gen, &id));
+        DCI_TRY(ct_item(id, &values[2]));
+    }
+    if (t->dist) {
+        for (int i = 0; i < 3; i++)
+            values[i] *= t->share;
+        DCI_TRY(ct_dist_allreduce_f64(t->dist, values, 3));
+    }
+    r->loss_clip = 0;
+    r->loss_l1 = values[1];
+    r->loss_id = values[2];
+    if (l_dir) {
+        ct_tensor *loss;
+        if (t->dist) {
+            DCI_TRY(group_clip_loss(t, l_dir, values[0], &loss, &r->loss_clip));
+        } else {
+            DCI_TRY(ft_clip_loss_form_apply(c->loss_form, l_dir, &loss));
+            DCI_TRY(ct_item(loss, &r->loss_clip));
+        }
         DCI_TRY(ct_to(&loss, loss, DC_FLOAT32, ct_device(x_gen)));
-        DCI_TRY(add_term(total, loss, c->id_weight));
+        DCI_TRY(add_term(total, loss, c->clip_weight));
+    }
+    if (l1)
+        DCI_TRY(add_term(total, l1, c->l1_weight));
+    if (id) {
+        DCI_TRY(ct_to(&id, id, DC_FLOAT32, ct_device(x_gen)));
+        DCI_TRY(add_term(total, id, c->id_weight));
+    }
+    if (t->dist) {
+        r->loss_total = c->clip_weight * r->loss_clip + c->l1_weight * r->loss_l1 +
+                        c->id_weight * r->loss_id;
+        return DC_OK;
     }
     return ct_item(*total, &r->loss_total);
 }
@@ -285,6 +324,15 @@ static int apply_gradients(ft_trainer *t, ft_step_report *r)
 {
     int finite;
     DCI_TRY(gather_gradients(t, &finite));
+    if (t->dist) {
+        /* Every rank skips the step when one overflowed, so that all stay in step. */
+        double overflowed = !finite;
+        DCI_TRY(ct_dist_allreduce_f64(t->dist, &overflowed, 1));
+        finite = overflowed == 0;
+        if (finite)
+            DCI_TRY(ct_dist_allreduce_grads(t->dist, t->params,
+                                            nn_unet_tensor_count(t->model), t->share));
+    }
     if (!finite) {
         t->loss_scale /= 2;
         t->good_steps = 0;

@@ -76,6 +76,16 @@ typedef struct ft_trainer {
     ft_step_fn on_step;              /* may be NULL */
     ft_grad_fn on_grad;              /* may be NULL */
     void *user;
+    /* Data parallelism: with a process group, every rank trains its part of a batch that
+     * spans the ranks; `share` (set by the caller before each step) is this rank's number of
+     * images over the whole batch's (0 for a rank that only takes part in the collectives).
+     * The losses' values are reduced so that the CLIP loss's form applies to the whole
+     * batch's mean, and the gradients are summed weighted by share before the Adam step:
+     * the update is the one-process update on the whole batch. The reported losses and
+     * gradient norm are the whole batch's. */
+    ct_dist *dist;                   /* not owned; NULL: one process */
+    double share;
+    ct_tensor **params;              /* the model's tensors, for the reduction */
 } ft_trainer;
 
 /* Checks the configuration, marks the model's weights as requiring grad. Call with no

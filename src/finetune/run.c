@@ -266,7 +266,8 @@ static int report_epoch(ft_run *run, const char *path, int epoch)
     char *grid = NULL;
     double score = 0;
     int status = DC_OK;
-    if (count > 0) {
+    /* In a process group rank 0 alone edits its test images and writes the grid. */
+    if (count > 0 && ct_dist_rank(run->dist) == 0) {
         grid = epoch_file(path, epoch, ".test.png");
         size_t mark = ct_pool_begin();
         status = grid ? edit_test_images(run, count, grid, &score)
@@ -294,15 +295,38 @@ static int report_epoch(ft_run *run, const char *path, int epoch)
     return status;
 }
 
-static int train_epoch(ft_run *run, size_t images)
+/* In a process group of W ranks with batch size B, whole batch k is images k*W*B ..
+ * (k+1)*W*B - 1 of the group's list; this rank's part of it (its entries k*B, k*B + 1, ...)
+ * and its share of the whole batch. A rank with no image there trains its first image with
+ * share 0, which keeps it in step with the others' collectives. */
+typedef struct batch_part {
+    size_t first, count;
+    double share;
+} batch_part;
+
+static batch_part part_of_batch(const ft_run *run, size_t k, size_t images)
 {
     size_t batch = (size_t)run->options->batch_size;
-    for (size_t first = 0; first < images; first += batch) {
-        size_t count = images - first < batch ? images - first : batch;
-        run->report.image = (int)(first / batch) + 1;
+    size_t world = (size_t)ct_dist_world(run->dist), rank = (size_t)ct_dist_rank(run->dist);
+    size_t whole_first = k * batch * world;
+    size_t whole = images - whole_first < batch * world ? images - whole_first : batch * world;
+    size_t mine = 0;
+    while (mine < batch && whole_first + mine * world + rank < images)
+        mine++;
+    if (mine == 0)
+        return (batch_part){0, 1, 0.0};
+    return (batch_part){k * batch, mine, (double)mine / (double)whole};
+}
+
+static int train_epoch(ft_run *run, size_t images, size_t batches)
+{
+    for (size_t k = 0; k < batches; k++) {
+        batch_part part = part_of_batch(run, k, images);
+        run->report.image = (int)k + 1;
+        run->trainer->share = part.share;
         size_t mark = ct_pool_begin();
         ct_tensor *x0 = NULL, *x_lat = NULL;
-        int status = load_batch(run, first, count, &x0, &x_lat);
+        int status = load_batch(run, part.first, part.count, &x0, &x_lat);
         if (status == DC_OK)
             status = ft_trainer_step(run->trainer, x0, x_lat);
         ct_pool_end(mark, NULL, 0);
@@ -311,45 +335,69 @@ static int train_epoch(ft_run *run, size_t images)
     return DC_OK;
 }
 
+/* In a process group: every rank learns whether rank 0's `status` (a file read or written)
+ * failed, and fails with it. Elsewhere the status itself. */
+static int rank0_outcome(ft_run *run, int status, const char *what)
+{
+    if (!run->dist)
+        return status;
+    double failed = ct_dist_rank(run->dist) == 0 && status != DC_OK;
+    int reduced = ct_dist_allreduce_f64(run->dist, &failed, 1);
+    if (status != DC_OK)
+        return status;
+    DCI_TRY(reduced);
+    if (failed > 0)
+        return dci_err(DC_EIO, "rank %d: rank 0 failed to %s", ct_dist_rank(run->dist), what);
+    return DC_OK;
+}
+
+static int is_writer(const ft_run *run) { return ct_dist_rank(run->dist) == 0; }
+
 /* After epoch `done` (1-based): the epoch file, or `path` after the last epoch; then the
- * previous epoch's file goes. */
+ * previous epoch's file goes. Only rank 0 writes. */
 static int save_epoch(ft_run *run, const char *path, int done)
 {
-    int last = done == run->options->epochs;
-    char *saved = last ? NULL : epoch_path(path, done);
-    char *previous = done > 1 ? epoch_path(path, done - 1) : NULL;
-    int status = (!last && !saved) || (done > 1 && !previous)
+    int status = DC_OK;
+    if (is_writer(run)) {
+        int last = done == run->options->epochs;
+        char *saved = last ? NULL : epoch_path(path, done);
+        char *previous = done > 1 ? epoch_path(path, done - 1) : NULL;
+        status = (!last && !saved) || (done > 1 && !previous)
                      ? dci_err(DC_ENOMEM, "fine-tuning: out of memory")
                      : ft_write_weights(run->model, run->base, run->base_fingerprint,
                                         last ? path : saved);
-    if (status == DC_OK && previous)
-        status = remove_file(previous);
-    free(saved);
-    free(previous);
-    return status;
+        if (status == DC_OK && previous)
+            status = remove_file(previous);
+        free(saved);
+        free(previous);
+    }
+    return rank0_outcome(run, status, "write the weights");
 }
 
 /* The epochs from `start` on, saving after each. */
 static int train_epochs(ft_run *run, int start, const char *path)
 {
     const dc_finetune_options *o = run->options;
-    size_t available = o->image_indices ? o->image_count : latent_cache_count(run->cache);
+    size_t available = run->dist ? run->group_images
+                       : o->image_indices ? o->image_count : latent_cache_count(run->cache);
     size_t images = available < (size_t)o->images ? available : (size_t)o->images;
     if (images == 0)
         return dci_err(DC_EINVAL, "fine-tuning: the latent cache holds no training image");
-    size_t batches = (images + (size_t)o->batch_size - 1) / (size_t)o->batch_size;
+    size_t whole = (size_t)o->batch_size * (size_t)ct_dist_world(run->dist);
+    size_t batches = (images + whole - 1) / whole;
     double lr = o->learning_rate * pow(o->lr_gamma, start);
     run->report.images = (int)batches;
     run->started = dci_now();
     run->steps_done = 0;
     run->steps_total = (long long)(o->epochs - start) * (long long)batches * o->train_steps;
+    /* Ranks draw different noise (eta > 0): one process draws one batch's. */
     DCI_TRY(report_epoch(run, path, start));
-    DCI_TRY(ct_manual_seed(o->seed));
+    DCI_TRY(ct_manual_seed(o->seed + (uint64_t)ct_dist_rank(run->dist)));
     for (int epoch = start; epoch < o->epochs; epoch++, lr *= o->lr_gamma) {
         ft_trainer_set_lr(run->trainer, lr);
         run->report.epoch = epoch + 1;
         run->report.learning_rate = lr;
-        DCI_TRY(train_epoch(run, images));
+        DCI_TRY(train_epoch(run, images, batches));
         DCI_TRY(save_epoch(run, path, epoch + 1));
         DCI_TRY(report_epoch(run, path, epoch + 1));
     }
@@ -380,6 +428,20 @@ static int resume_point(ft_run *run, const char *path, int *start)
     return DC_OK;
 }
 
+/* In a process group, rank 0 finds the resume point and the others get it with its
+ * weights. */
+static int group_resume_point(ft_run *run, const char *path, int *start)
+{
+    int status = is_writer(run) ? resume_point(run, path, start) : DC_OK;
+    DCI_TRY(rank0_outcome(run, status, "read the files to resume from"));
+    int32_t epoch = *start;
+    DCI_TRY(ct_dist_broadcast_bytes(run->dist, &epoch, sizeof epoch));
+    *start = epoch;
+    if (*start == 0)
+        return DC_OK;
+    return ct_dist_broadcast_(run->dist, run->trainer->params, nn_unet_tensor_count(run->model));
+}
+
 int ft_run_train(ft_run *run, const char *source, const char *target, const char *path)
 {
     memset(&run->report, 0, sizeof run->report);
@@ -390,11 +452,14 @@ int ft_run_train(ft_run *run, const char *source, const char *target, const char
     run->report.epochs = run->options->epochs;
     run->trainer->on_step = report_step;
     run->trainer->user = run;
+    run->trainer->dist = run->dist;
+    run->trainer->share = 1.0;
     DCI_TRY(set_weights(run, run->base));
     DCI_TRY(ft_trainer_begin(run->trainer, source, target));
     int start = 0;
     if (run->options->resume)
-        DCI_TRY(resume_point(run, path, &start));
+        DCI_TRY(run->dist ? group_resume_point(run, path, &start)
+                          : resume_point(run, path, &start));
     if (start >= run->options->epochs)
         return DC_OK;
     return train_epochs(run, start, path);

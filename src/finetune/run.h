@@ -24,6 +24,10 @@ typedef struct ft_run {
     int64_t test_channels;
     int epoch_reports;                   /* send "finetune-epoch" reports: the caller's options
                                           * are of version 2 or later, which knows them */
+    /* Data parallelism (ft_trainer's dist): this rank's cache entries are its share of the
+     * group's list of group_images, rank r holding images r, r + W, ... */
+    ct_dist *dist;                       /* not owned; NULL: one process */
+    size_t group_images;
     /* the run in progress */
     dc_progress report;
     double started;
@@ -36,7 +40,9 @@ typedef struct ft_run {
  * epochs the weights go to `path` with ".epochE" before its extension, after the last to
  * `path` (the previous epoch's file is then removed). options->resume continues from the
  * latest file a previous run left. Before the first epoch and after each, the test images
- * (if any) are edited into the epoch's grid and a "finetune-epoch" report goes out. */
+ * (if any) are edited into the epoch's grid and a "finetune-epoch" report goes out. In a
+ * process group every rank calls it; rank 0 alone reads and writes the files (weights and
+ * grids) and the others learn of its failures. */
 int ft_run_train(ft_run *run, const char *source, const char *target, const char *path);
 
 /* Writes model's weights: a delta from base (".delta", named by base_fingerprint), a

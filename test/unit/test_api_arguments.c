@@ -1067,7 +1067,7 @@ TEST(finetuner_arguments)
 
     static const char *const empty[] = {""};
     static const size_t past_the_cache[] = {0, 2};
-    dc_finetune_options bad[24];
+    dc_finetune_options bad[32];
     int n = 0;
     bad[n] = *good, bad[n++].version = 0;
     bad[n] = *good, bad[n++].version = 999;
@@ -1092,6 +1092,13 @@ TEST(finetuner_arguments)
     bad[n] = *good, bad[n++].id_weight = 1;          /* needs an identity network */
     bad[n] = *good, bad[n++].clip_weight = INFINITY;
     bad[n] = *good, bad[n].image_indices = past_the_cache, bad[n++].image_count = 2;
+    bad[n] = *good, bad[n++].world_size = 0;
+    bad[n] = *good, bad[n++].rank = -1;
+    bad[n] = *good, bad[n].world_size = 2, bad[n++].rank = 2;
+    bad[n] = *good, bad[n].world_size = 2, bad[n++].master_port = 0;
+    bad[n] = *good, bad[n].world_size = 2, bad[n++].master_port = 65536;
+    bad[n] = *good, bad[n].world_size = 2, bad[n++].dist_timeout = 0;
+    bad[n] = *good, bad[n].world_size = 2, bad[n++].dist_timeout = NAN;
     for (int i = 0; i < n; i++) {
         dci_err_clear();
         int status = dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &bad[i]);

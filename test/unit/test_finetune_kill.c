@@ -23,10 +23,11 @@ enum { CHILD_FIXTURE_FAILED = 3, CHILD_TRAIN_FAILED = 4 };
 static int kill_at_report;           /* the child's progress report that raises SIGKILL */
 static int reports;
 
+/* Counts the step reports only ("finetune"), not the epochs' ("finetune-epoch"). */
 static int kill_in_progress(void *user, const dc_progress *p)
 {
-    (void)user, (void)p;
-    if (++reports == kill_at_report)
+    (void)user;
+    if (strcmp(p->stage, "finetune") == 0 && ++reports == kill_at_report)
         raise(SIGKILL);
     return 0;
 }

@@ -76,8 +76,9 @@ def finetune_options(preset=None, texts=None, image_indices=None, **fields):
     the base weights (or one pair); image_indices: the cache entries to train on, in order.
     fields: the struct's other fields (t0, inv_steps, train_steps, eta, learning_rate,
     lr_gamma, epochs, images, batch_size, clip_weight, l1_weight, id_weight, loss_form,
-    grad_mode, seed, resume, recompute, dtype, test_images, test_steps). The arrays live as
-    long as the struct."""
+    grad_mode, seed, resume, recompute, dtype, test_images, test_steps; and for data
+    parallelism, docs/scaling.md: world_size, rank, master_addr, master_port, dist_timeout).
+    The arrays live as long as the struct."""
     for name in _NOT_OPTIONS:
         if name in fields:
             raise TypeError("finetune_options: %s is not an option (use texts, image_indices "
@@ -95,7 +96,11 @@ def finetune_options(preset=None, texts=None, image_indices=None, **fields):
             fields[flag] = int(bool(fields[flag]))
     if fields.get("dtype") is not None:
         fields["dtype"] = enum_value("dc_dtype", fields["dtype"])
+    master = fields.pop("master_addr", None)
     set_options(options, **fields)
+    if master is not None:
+        options.master_addr = c_text(master, "master_addr")
+        options.master = options.master_addr  # kept alive
     if texts is not None:
         pairs = [tuple(texts)] if len(texts) == 2 and isinstance(texts[0], str) else texts
         pairs = [(c_text(s, "source text"), c_text(t, "target text")) for s, t in pairs]

@@ -23,7 +23,7 @@ DC_DIFFUSION_OPTIONS_VERSION = 1
 DC_CLIP_OPTIONS_VERSION = 1
 DC_IDNET_OPTIONS_VERSION = 1
 DC_EDIT_OPTIONS_VERSION = 1
-DC_FINETUNE_OPTIONS_VERSION = 2
+DC_FINETUNE_OPTIONS_VERSION = 3
 DC_FACE_DESCRIPTOR_OPTIONS_VERSION = 1
 DC_FACE_DESCRIPTOR_SIZE = 128
 DC_FACE_INPUT_SIZE = 150
@@ -223,7 +223,10 @@ class dc_finetune_options(Structure):
                 ("progress", dc_progress_fn), ("progress_user", c_void_p),
                 # version 2
                 ("recompute", c_int), ("dtype", c_int), ("test_cache", c_void_p),
-                ("test_images", c_size_t), ("test_steps", c_int)]
+                ("test_images", c_size_t), ("test_steps", c_int),
+                # version 3
+                ("world_size", c_int), ("rank", c_int), ("master_addr", c_char_p),
+                ("master_port", c_int), ("dist_timeout", c_double)]
 
 
 class dc_dataset_preset(Structure):

@@ -24,7 +24,7 @@ pub const DC_DIFFUSION_OPTIONS_VERSION: c_uint = 1;
 pub const DC_CLIP_OPTIONS_VERSION: c_uint = 1;
 pub const DC_IDNET_OPTIONS_VERSION: c_uint = 1;
 pub const DC_EDIT_OPTIONS_VERSION: c_uint = 1;
-pub const DC_FINETUNE_OPTIONS_VERSION: c_uint = 2;
+pub const DC_FINETUNE_OPTIONS_VERSION: c_uint = 3;
 pub const DC_FACE_DESCRIPTOR_OPTIONS_VERSION: c_uint = 1;
 pub const DC_FACE_DESCRIPTOR_SIZE: usize = 128;
 pub const DC_FACE_INPUT_SIZE: c_int = 150;
@@ -311,6 +311,12 @@ pub struct dc_finetune_options {
     pub test_cache: *mut dc_latent_cache,
     pub test_images: usize,
     pub test_steps: c_int,
+    // version 3
+    pub world_size: c_int,
+    pub rank: c_int,
+    pub master_addr: *const c_char,
+    pub master_port: c_int,
+    pub dist_timeout: f64,
 }
 
 #[repr(C)]

@@ -166,6 +166,7 @@ pub struct FinetuneOptions<'a> {
     raw: sys::dc_finetune_options,
     texts: Option<Vec<(String, String)>>,
     image_indices: Option<Vec<usize>>,
+    master_addr: Option<String>,
     progress: Option<Callback<'a>>,
 }
 
@@ -178,6 +179,7 @@ impl<'a> FinetuneOptions<'a> {
             raw,
             texts: None,
             image_indices: None,
+            master_addr: None,
             progress: None,
         }
     }
@@ -316,6 +318,27 @@ impl<'a> FinetuneOptions<'a> {
         self
     }
 
+    /// Data parallelism (docs/scaling.md): this process is `rank` of `world_size`, each with
+    /// its share of the images in its cache (rank r: images r, r + world_size, ...).
+    pub fn process_group(mut self, world_size: i32, rank: i32) -> Self {
+        self.raw.world_size = world_size;
+        self.raw.rank = rank;
+        self
+    }
+
+    /// Where rank 0 serves the rendezvous (default 127.0.0.1:29500).
+    pub fn master(mut self, addr: &str, port: i32) -> Self {
+        self.master_addr = Some(addr.to_string());
+        self.raw.master_port = port;
+        self
+    }
+
+    /// Seconds a rank waits for another (default 300).
+    pub fn dist_timeout(mut self, seconds: f64) -> Self {
+        self.raw.dist_timeout = seconds;
+        self
+    }
+
     /// Called after every generation step: `true` continues, `false` cancels the run.
     pub fn progress(mut self, callback: impl FnMut(&Progress<'_>) -> bool + Send + 'a) -> Self {
         self.progress = Some(Box::new(callback));
@@ -391,6 +414,15 @@ impl<'a> Finetuner<'a> {
         if let Some(indices) = &options.image_indices {
             raw.image_indices = indices.as_ptr();
             raw.image_count = indices.len();
+        }
+        // read by dc_finetuner_new only
+        let master = options
+            .master_addr
+            .as_deref()
+            .map(|a| c_text(a, "the master address"))
+            .transpose()?;
+        if let Some(master) = &master {
+            raw.master_addr = master.as_ptr();
         }
         let hook = lasting_hook(&mut raw, options.progress);
         let idnet = idnet.map_or(ptr::null_mut(), |n| n.raw());
