@@ -13,6 +13,7 @@ the closing "N passed, N failed, N skipped" line that test/run.sh reads.
 import http.client
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -393,7 +394,12 @@ try:
         final = wait_for("the job's end", lambda: (lambda j: j if j.get("done") else None)(
             request("GET", "/api/jobs/%s" % job.get("id")).json() or {}))
         check("finetune_done", final["state"] == "done" and final["epoch"] == 1
-              and final["losses"]["total"] > 0 and final["grid"] is None, final)
+              and final["losses"]["total"] > 0
+              and final["grid"] == "/api/files/sad.epoch1.test.png", final)
+        # the grid of the job's 2 training images: rows of original | reconstruction | edit
+        r = request("GET", final["grid"] or "/")
+        check("finetune_grid_served", r.status == 200 and png_size(r.body) == (3 * 32 + 4, 2 * 32 + 2),
+              r.status)
     except TimeoutError as e:
         check("finetune_done", False, str(e))
     names = [m["name"] for m in request("GET", "/api/models").json()["models"]]
@@ -411,14 +417,13 @@ try:
                                               + [("name", "other")]))
     try:
         wait_for("training", lambda: request("GET", "/api/jobs/%s" % jid).json().get("epoch", 0) >= 1)
-        # Fine-tuning's per-epoch test grids (NAME.epochE.test.png) are reported once present.
-        grid_png = png_bytes(64, 32, 9)
-        with open(os.path.join(DIR, "long.epoch1.test.png"), "wb") as f:
-            f.write(grid_png)
+        # The latest per-epoch test grid (NAME.epochE.test.png) fine-tuning wrote is reported.
         j = request("GET", "/api/jobs/%s" % jid).json()
-        check("job_reports_grid", j["grid"] == "/api/files/long.epoch1.test.png", j)
+        check("job_reports_grid",
+              re.fullmatch(r"/api/files/long\.epoch[0-9]+\.test\.png", j["grid"] or ""), j)
         r = request("GET", j["grid"] or "/")
-        check("job_grid_served", r.status == 200 and r.body == grid_png, r.status)
+        check("job_grid_served", r.status == 200 and png_size(r.body) == (3 * 32 + 4, 2 * 32 + 2),
+              r.status)
         check("job_progress_fields", j["state"] == "training" and j["epochs"] == 1000
               and "eta_seconds" in j and "losses" in j, j)
         r = request("DELETE", "/api/jobs/%s" % jid)
