@@ -130,6 +130,17 @@ TEST(full_mode_trains_saves_every_epoch_and_leaves_the_base_alone)
     fixture_free(&f);
 }
 
+/* A fine-tuner over the fixture with its current options, trained into the temporary file
+ * `name` (its path in `path`), then freed. */
+static void train_into(ft_fixture *f, const char *name, char *path, size_t size)
+{
+    dc_finetuner *ft = NULL;
+    CHECK_OK(dc_finetuner_new(&ft, f->base, f->clip, f->tokenizer, NULL, f->cache, &f->options));
+    int status = dc_finetuner_train(ft, 0, tmp_path(path, size, name));
+    dc_finetuner_free(ft);
+    CHECK_OK(status);
+}
+
 /* The published do_test: a grid per epoch (and one before training) of the test images. */
 TEST(test_images_make_a_grid_per_epoch_and_epoch_reports)
 {
@@ -166,20 +177,16 @@ TEST(test_images_make_a_grid_per_epoch_and_epoch_reports)
     progress_log plain = {0};
     f.options.progress_user = &plain;
     f.options.test_images = 0;
-    CHECK_OK(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options));
-    CHECK_OK(dc_finetuner_train(ft, 0, tmp_path(out, sizeof out, "plain.pt")));
+    train_into(&f, "plain.pt", out, sizeof out);
     CHECK(plain.epoch_reports == 3 && plain.epoch_fields_ok && plain.last_grid[0] == 0);
     CHECK(access(tmp_path(grid, sizeof grid, "plain.epoch0.test.png"), F_OK) != 0);
-    dc_finetuner_free(ft);
 
     /* A program built against version 1 of the options never sees the new stage. */
     progress_log old = {0};
     f.options.progress_user = &old;
     f.options.version = 1;
-    CHECK_OK(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options));
-    CHECK_OK(dc_finetuner_train(ft, 0, tmp_path(out, sizeof out, "old.pt")));
+    train_into(&f, "old.pt", out, sizeof out);
     CHECK(old.epoch_reports == 0 && old.calls == 12 && old.fields_ok);
-    dc_finetuner_free(ft);
     fixture_free(&f);
 }
 
@@ -192,18 +199,12 @@ TEST(recompute_and_bfloat16_fine_tuning_through_the_options)
         return;
     char stored[1300], recomputed[1300], half[1300];
     dc_finetuner *ft = NULL;
-    CHECK_OK(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options));
-    CHECK_OK(dc_finetuner_train(ft, 0, tmp_path(stored, sizeof stored, "stored.pt")));
-    dc_finetuner_free(ft);
+    train_into(&f, "stored.pt", stored, sizeof stored);
     f.options.recompute = 1;
-    CHECK_OK(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options));
-    CHECK_OK(dc_finetuner_train(ft, 0, tmp_path(recomputed, sizeof recomputed, "re.pt")));
-    dc_finetuner_free(ft);
+    train_into(&f, "re.pt", recomputed, sizeof recomputed);
     f.options.recompute = 0;
     f.options.dtype = DC_BFLOAT16;
-    CHECK_OK(dc_finetuner_new(&ft, f.base, f.clip, f.tokenizer, NULL, f.cache, &f.options));
-    CHECK_OK(dc_finetuner_train(ft, 0, tmp_path(half, sizeof half, "half.pt")));
-    dc_finetuner_free(ft);
+    train_into(&f, "half.pt", half, sizeof half);
     dc_model *a = NULL, *b = NULL, *c = NULL;
     CHECK_OK(dc_model_load_finetuned(&a, f.base, stored, NULL));
     CHECK_OK(dc_model_load_finetuned(&b, f.base, recomputed, NULL));
