@@ -12,6 +12,10 @@
  * ImageNet's 512 x 512 model needs the GPU-efficient mode (clip_finetune refuses ImageNet). */
 #define README_SETTINGS 500, 40, 6, 40, 8e-6, 1.3, 5, 50, 3.0, 1.0, 0.0
 
+/* The demo's own models (examples/fashion-mnist, trained by tools/train/): settings measured
+ * to work for them (README, "A real edit"), not published ones. */
+#define FASHION_SETTINGS 500, 40, 6, 40, 1e-4, 1.0, 3, 50, 3.0, 0.3, 0.0
+
 static const dc_dataset_preset dataset_presets[] = {
     {"celeba", "CelebA-HQ faces (celeba.yml)", "celeba_hq.ckpt", 256, README_SETTINGS,
      DC_GRAD_FULL, "celeba.yml"},
@@ -23,6 +27,8 @@ static const dc_dataset_preset dataset_presets[] = {
      DC_GRAD_FULL, "bedroom.yml"},
     {"imagenet", "ImageNet 512x512 (imagenet.yml)", "512x512_diffusion.pt", 512,
      README_SETTINGS, DC_GRAD_PER_STEP, "imagenet.yml"},
+    {"fashion", "Fashion-MNIST 32x32, the demo's model (examples/fashion-mnist/ddpm.yml)",
+     "ddpm.pt", 32, FASHION_SETTINGS, DC_GRAD_FULL, "ddpm.yml"},
 };
 
 /* text_dic.py, in its order. grey_hair's published target is "person with red hair" (a
@@ -82,6 +88,9 @@ static const dc_edit_preset edit_presets[] = {
     {"bedroom_princess", "bedroom", "Bedroom", "Princess Bedroom", 0},
     {"bedroom_palace", "bedroom", "Bedroom", "Palace Bedroom", 0},
     {"bedroom_wooden", "bedroom", "Bedroom", "Wooden Bedroom", 0},
+    /* the demo's (not published) */
+    {"fashion_ankle_boot", "fashion", "a photo of a sneaker", "a photo of an ankle boot", 0},
+    {"fashion_sandal", "fashion", "a photo of a sneaker", "a photo of a sandal", 0},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -139,7 +148,7 @@ DC_API dc_status dc_finetune_options_apply_preset(dc_finetune_options *options,
     const dc_edit_preset *edit = dataset ? NULL : dc_edit_preset_find(name);
     if (!dataset && !edit)
         return dci_err(DC_EINVAL, "no preset called '%s' (dataset presets: celeba, afhq, "
-                       "church, bedroom, imagenet; edit presets as in DiffusionCLIP's "
+                       "church, bedroom, imagenet, fashion; edit presets as in DiffusionCLIP's "
                        "text_dic.py: neanderthal, pixar, angry, makeup, ...)", name);
     apply_dataset(&o, dataset ? dataset : dc_dataset_preset_find(edit->dataset));
     if (edit) {

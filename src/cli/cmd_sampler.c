@@ -1,6 +1,7 @@
 /* The editing commands over a mix of a base model and fine-tuned ones: edit, transition,
  * translate (REFERENCE §3.5, §3.6). */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,6 +91,22 @@ static int is_directory(const char *path)
     return (n > 0 && path[n - 1] == '/') || (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
 }
 
+/* --t0, --inv-steps and --gen-steps not given: the preset's (its dataset's t0, inversion and
+ * test steps; an edit preset's own t0), else 500, 40 and 40. */
+#define UNSET INT_MIN
+static void apply_preset_numbers(edit_args *a)
+{
+    const dc_edit_preset *edit = a->preset ? dc_edit_preset_find(a->preset) : NULL;
+    const dc_dataset_preset *dataset =
+        a->preset ? dc_dataset_preset_find(edit ? edit->dataset : a->preset) : NULL;
+    if (a->t0 == UNSET)
+        a->t0 = edit && edit->t0 ? edit->t0 : dataset ? dataset->t0 : 500;
+    if (a->inv_steps == UNSET)
+        a->inv_steps = dataset ? dataset->inv_steps : 40;
+    if (a->gen_steps == UNSET)
+        a->gen_steps = dataset ? dataset->test_steps : 40;
+}
+
 /* Several inputs (or a directory -o) write OUT/<stem>.png: stems must differ. */
 static int check_outputs(const char *command, edit_args *a)
 {
@@ -175,6 +192,7 @@ static int parse_edit(int argc, char **argv, edit_args *a)
         return cli_command_usage_error(command, a->usage, "--seed must be >= 0");
     if (a->preset && !dc_dataset_preset_find(a->preset) && !dc_edit_preset_find(a->preset))
         return cli_command_usage_error(command, a->usage, "unknown --preset '%s'", a->preset);
+    apply_preset_numbers(a);
     /* as published: edit_one_image aligns CelebA-HQ/FFHQ photos, unseen2unseen never */
     status = cli_align_resolve(command, a->usage, &a->align,
                                a->mode != MODE_TRANSLATE && cli_preset_is_face(a->preset));
@@ -229,9 +247,46 @@ static int load_models(const edit_args *a, dc_model **models, int *loaded)
     return 0;
 }
 
-/* Runs the mode on one image x0 and writes its output. */
+/* Item n of a batch, as a view into it (not to be freed). */
+static dc_tensor batch_item(const dc_tensor *t, int64_t n)
+{
+    dc_tensor item = *t;
+    int64_t per_item = dc_tensor_numel(t) / t->shape[0];
+    item.shape[0] = 1;
+    item.data = (char *)t->data + (size_t)(n * per_item) * dc_dtype_size(t->dtype);
+    return item;
+}
+
+/* Where output `item` of an input of `items` images goes: -o itself, OUT/<stem>.png, or
+ * OUT/<stem>_<item>.png for each image of an (N, 3, H, W) array. */
+static void output_path(const edit_args *a, const char *stem, int64_t item, int64_t items,
+                        char *buf, size_t size)
+{
+    if (!a->to_directory)
+        snprintf(buf, size, "%s", a->out);
+    else if (items == 1)
+        snprintf(buf, size, "%s/%s.png", a->out, stem);
+    else
+        snprintf(buf, size, "%s/%s_%lld.png", a->out, stem, (long long)item);
+}
+
+/* The output of one image: the result, or with --grid the input beside it (and the
+ * translation's projection between them). */
+static dc_status write_output(const edit_args *a, const dc_tensor *x0,
+                              const dc_tensor *projected, const dc_tensor *result,
+                              const char *path)
+{
+    if (!a->grid)
+        return cli_write_image_or_array(path, result);
+    if (a->mode == MODE_TRANSLATE)
+        return cli_write_strip(path, (const dc_tensor *const[]){x0, projected, result}, 3);
+    return cli_write_strip(path, (const dc_tensor *const[]){x0, result}, 2);
+}
+
+/* Runs the mode on the images x0 and writes their outputs: one file for the batch, or in a
+ * directory one per image. A transition's result holds `count` frames per image. */
 static int edit_one(const edit_args *a, dc_sampler *sampler, const dc_edit_options *o,
-                    const dc_tensor *x0, const char *out_path)
+                    const dc_tensor *x0, const char *stem)
 {
     dc_tensor result = {0}, projected = {0};
     dc_status s;
@@ -244,23 +299,43 @@ static int edit_one(const edit_args *a, dc_sampler *sampler, const dc_edit_optio
     else
         s = dc_sampler_edit(sampler, x0, o, &result);
     cli_progress_done();
-    if (s == DC_OK) {
-        const dc_tensor *parts[3] = {x0, &projected, &result};
-        if (!a->grid)
-            s = cli_write_image_or_array(out_path, &result);
-        else if (a->mode == MODE_TRANSLATE)
-            s = cli_write_strip(out_path, parts, 3);
-        else
-            s = cli_write_strip(out_path, (const dc_tensor *const[]){x0, &result}, 2);
+    int64_t items = a->to_directory ? x0->shape[0] : 1;
+    for (int64_t n = 0; n < items && s == DC_OK; n++) {
+        char path[4096];
+        output_path(a, stem, n, x0->shape[0], path, sizeof path);
+        if (items == 1) {
+            s = write_output(a, x0, &projected, &result, path);
+            break;
+        }
+        /* The result keeps the input's order; a transition's frames of image n follow
+         * each other. */
+        int64_t per_image = result.shape[0] / x0->shape[0];
+        dc_tensor in = batch_item(x0, n), out = batch_item(&result, n * per_image);
+        dc_tensor proj = projected.data ? batch_item(&projected, n) : projected;
+        out.shape[0] = per_image;
+        s = write_output(a, &in, &proj, &out, path);
     }
     dc_tensor_free(&result), dc_tensor_free(&projected);
     return s == DC_OK ? 0 : cli_library_error();
 }
 
+/* A shard skips an input whose outputs a previous run of it wrote. */
+static int outputs_written(const edit_args *a, const char *stem, int64_t items)
+{
+    for (int64_t n = 0; n < (a->to_directory ? items : 1); n++) {
+        char path[4096];
+        output_path(a, stem, n, items, path, sizeof path);
+        if (!already_written(a, path))
+            return 0;
+    }
+    fprintf(stderr, "%s: %s already written, skipped\n", a->out, stem);
+    return 1;
+}
+
 static int run_edit_mode(int argc, char **argv, edit_mode mode, const char *usage)
 {
-    edit_args a = {.mode = mode, .usage = usage, .ratio = NAN, .t0 = 500, .inv_steps = 40,
-                   .gen_steps = 40, .seed = 1234, .repeats = 10, .count = 5,
+    edit_args a = {.mode = mode, .usage = usage, .ratio = NAN, .t0 = UNSET, .inv_steps = UNSET,
+                   .gen_steps = UNSET, .seed = 1234, .repeats = 10, .count = 5,
                    .compute = CLI_COMPUTE_DEFAULTS};
     int status = parse_edit(argc, argv, &a);
     if (status)
@@ -298,22 +373,14 @@ static int run_edit_mode(int argc, char **argv, edit_mode mode, const char *usag
     if (!status && dc_model_get_info(models[0], &info) != DC_OK)
         status = cli_library_error();
     for (int i = 0; i < a.images.count && !status; i++) {
-        char out_path[4096], stem[1024];
+        char stem[1024];
         if (!cli_shard_has(&a.shard, (size_t)i))
             continue;
         stem_of(a.images.items[i], stem, sizeof stem);
-        if (a.to_directory)
-            snprintf(out_path, sizeof out_path, "%s/%s.png", a.out, stem);
-        else
-            snprintf(out_path, sizeof out_path, "%s", a.out);
-        if (already_written(&a, out_path)) {
-            fprintf(stderr, "%s: already written, skipped\n", out_path);
-            continue;
-        }
         dc_tensor x0 = {0};
         status = cli_read_images(a.images.items[i], info.image_size, NULL, &a.align, &x0);
-        if (!status)
-            status = edit_one(&a, sampler, &o, &x0, out_path);
+        if (!status && !outputs_written(&a, stem, x0.shape[0]))
+            status = edit_one(&a, sampler, &o, &x0, stem);
         dc_tensor_free(&x0);
     }
     cli_align_free(&a.align);
@@ -341,16 +408,20 @@ static int run_edit_mode(int argc, char **argv, edit_mode mode, const char *usag
     "                      model's image size) or an .npy array (taken at its own size);\n" \
     "                      repeatable, also as\n"                                          \
     "                      positional arguments. With several, -o is a directory\n"        \
-    "                      (OUT/<name>.png per input)\n"                                   \
-    "  --t0 N              the latent's timestep (default 500; 301, 401, 601 are common)\n" \
-    "  --inv-steps S       DDIM inversion steps with BASE (default 40)\n"                  \
-    "  --gen-steps S       DDIM generation steps with the mix (default 40)\n"              \
+    "                      (OUT/<name>.png per input; OUT/<name>_<i>.png per image of an\n" \
+    "                      (N, 3, H, W) .npy)\n"                                           \
+    "  --t0 N              the latent's timestep (default: the --preset's, else 500; 301,\n" \
+    "                      401, 601 are common)\n"                                        \
+    "  --inv-steps S       DDIM inversion steps with BASE (default: the --preset's, else 40)\n" \
+    "  --gen-steps S       DDIM generation steps with the mix (default: the --preset's test\n" \
+    "                      steps, else 40)\n"                                            \
     "  --eta E             generation noise (default 0)\n"                                 \
     "  --seed K            seed of the random draws (default 1234)\n"                      \
     CLI_MODEL_HELP                                                                         \
-    "  --preset NAME       the dataset (celeba, afhq, ...) or edit preset (pixar, ...) the\n" \
-    "                      models are of; celeba turns --align on (not for translate,\n"  \
-    "                      which as published never aligns)\n"                           \
+    "  --preset NAME       the dataset (celeba, afhq, fashion, ...) or edit preset (pixar,\n" \
+    "                      ...) the models are of: its t0 and steps are the defaults;\n"  \
+    "                      celeba turns --align on (not for translate, which as\n"        \
+    "                      published never aligns)\n"                                     \
     CLI_SHARD_HELP                                                                         \
     CLI_ALIGN_HELP                                                                         \
     CLI_COMPUTE_HELP

@@ -1,8 +1,10 @@
 /* The mixing commands of the built CLI on the golden noise_combination models (A: the
  * ddpm_unet model, B: model_b.pt, 32 x 32): generate with several models against mixed.npy,
  * edit / transition / translate from PNG and JPEG inputs of another size (outputs of the
- * model's resolution; --grid 3 wide, the strip K wide), usage errors (2) and failures (1). */
+ * model's resolution; --grid 3 wide, the strip K wide; an array of N images into N files),
+ * usage errors (2) and failures (1). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -123,6 +125,73 @@ TEST(edit_writes_images_of_the_model_resolution)
     CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
     CHECK(image_size(path_join(file, sizeof file, dir, "face.png"), &w, &h) && w == 32);
     CHECK(image_size(path_join(file, sizeof file, dir, "photo.png"), &w, &h) && h == 32);
+}
+
+/* Pixels of a and b differ by at most `tolerance` (8-bit levels). */
+static int images_close(const char *a, const char *b, int tolerance)
+{
+    dc_image x, y;
+    if (dc_image_read(a, &x) != DC_OK)
+        return 0;
+    if (dc_image_read(b, &y) != DC_OK) {
+        dc_image_free(&x);
+        return 0;
+    }
+    int close = x.width == y.width && x.height == y.height && x.channels == y.channels;
+    for (size_t i = 0; close && i < (size_t)x.width * (size_t)x.height * (size_t)x.channels; i++)
+        close = abs(x.data[i] - y.data[i]) <= tolerance;
+    dc_image_free(&x), dc_image_free(&y);
+    return close;
+}
+
+/* An (N, 3, H, W) array edited into a directory: one file per image, <stem>_<i>.png, each
+ * what that image edited alone gives; with --grid each is 3 wide, and a transition's K. */
+TEST(an_array_of_images_gives_one_output_per_image)
+{
+    paths p;
+    char args[8192], out[8192], batch[1200], single[1200], dir[1200], grids[1200],
+        strips[1200], file[1300], alone[1300];
+    int w, h;
+    if (!setup(&p))
+        return;
+    path_join(batch, sizeof batch, test_tmpdir(), "three.npy");
+    path_join(single, sizeof single, test_tmpdir(), "second.npy");
+    path_join(dir, sizeof dir, test_tmpdir(), "batch_edits/");
+    path_join(grids, sizeof grids, test_tmpdir(), "batch_grids/");
+    path_join(strips, sizeof strips, test_tmpdir(), "batch_strips/");
+    enum { N = 3, PER = 3 * 32 * 32 };
+    static float pixels[N * PER];
+    for (int i = 0; i < N * PER; i++)
+        pixels[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
+    dc_tensor t = {DC_FLOAT32, 4, {N, 3, 32, 32}, pixels};
+    CHECK_OK(dc_npy_write(batch, &t));
+    dc_tensor second = {DC_FLOAT32, 4, {1, 3, 32, 32}, pixels + PER};
+    CHECK_OK(dc_npy_write(single, &second));
+    snprintf(args, sizeof args, "edit --model '%s' --finetuned '%s' --image '%s' " FAST
+             " -o '%s'", p.a, p.b, batch, dir);
+    CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
+    for (int i = 0; i < N; i++) {
+        snprintf(file, sizeof file, "%sthree_%d.png", dir, i);
+        CHECK(image_size(file, &w, &h) && w == 32 && h == 32);
+    }
+    path_join(alone, sizeof alone, test_tmpdir(), "second.png");
+    snprintf(args, sizeof args, "edit --model '%s' --finetuned '%s' --image '%s' " FAST
+             " -o '%s'", p.a, p.b, single, alone);
+    CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
+    snprintf(file, sizeof file, "%sthree_1.png", dir);
+    CHECK(images_close(file, alone, 2));
+    snprintf(args, sizeof args, "edit --model '%s' --finetuned '%s' --image '%s' --grid "
+             "--preset fashion_ankle_boot " FAST " -o '%s'", p.a, p.b, batch, grids);
+    CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
+    snprintf(file, sizeof file, "%sthree_2.png", grids);
+    CHECK(image_size(file, &w, &h) && w == 3 * 32 && h == 32);
+    snprintf(args, sizeof args, "transition --model '%s' --finetuned '%s' --image '%s' "
+             "--count 4 " FAST " -o '%s'", p.a, p.b, batch, strips);
+    CHECKF(run_cli(args, out, sizeof out, NULL, 0) == 0, "%s", out);
+    snprintf(file, sizeof file, "%sthree_2.png", strips);
+    CHECK(image_size(file, &w, &h) && w == 4 * 32 && h == 32);
+    snprintf(file, sizeof file, "%sthree_3.png", strips);
+    CHECK(!image_size(file, &w, &h));
 }
 
 TEST(edit_through_a_cache_and_with_a_schedule)

@@ -488,7 +488,9 @@ TEST(presets_hold_the_published_settings)
         datasets++;
     while (dc_edit_preset_at(edits))
         edits++;
-    CHECK(datasets == 5 && edits == 54);
+    CHECK(datasets == 6 && edits == 56);         /* the published ones and the demo's */
+    CHECK(dc_dataset_preset_find("fashion")->image_size == 32);
+    CHECK(strcmp(dc_edit_preset_find("fashion_ankle_boot")->dataset, "fashion") == 0);
     for (size_t i = 0; i < edits; i++)
         CHECK(dc_dataset_preset_find(dc_edit_preset_at(i)->dataset) != NULL);
     CHECK(strcmp(dc_edit_preset_find("grey_hair")->target, "person with grey hair") == 0);

@@ -148,13 +148,13 @@ class PresetTest(TestCase):
     def test_presets(self):
         datasets = diffclip.dataset_presets()
         self.assertEqual([p.name for p in datasets],
-                         ["celeba", "afhq", "church", "bedroom", "imagenet"])
+                         ["celeba", "afhq", "church", "bedroom", "imagenet", "fashion"])
         imagenet = diffclip.dataset_preset("imagenet")
         self.assertEqual((imagenet.image_size, imagenet.grad_mode),
                          (512, diffclip.GradMode.PER_STEP))
         self.assertIsNone(diffclip.dataset_preset("nope"))
         edits = diffclip.edit_presets()
-        self.assertEqual(len(edits), 54)
+        self.assertEqual(len(edits), 56)
         self.assertTrue(all(diffclip.dataset_preset(e.dataset) for e in edits))
         self.assertEqual(diffclip.edit_preset("grey_hair").target, "person with grey hair")
         self.assertIsNone(diffclip.edit_preset("nope"))

@@ -119,7 +119,7 @@ fn presets_hold_the_published_settings() {
     let datasets = DatasetPreset::all();
     assert_eq!(
         datasets.iter().map(|p| p.name).collect::<Vec<_>>(),
-        vec!["celeba", "afhq", "church", "bedroom", "imagenet"]
+        vec!["celeba", "afhq", "church", "bedroom", "imagenet", "fashion"]
     );
     let imagenet = DatasetPreset::find("imagenet").unwrap();
     assert_eq!(
@@ -130,7 +130,7 @@ fn presets_hold_the_published_settings() {
     assert_eq!(DatasetPreset::find("celeba").unwrap().config_file, "celeba.yml");
     assert!(DatasetPreset::find("nope").is_none());
     let edits = EditPreset::all();
-    assert_eq!(edits.len(), 54);
+    assert_eq!(edits.len(), 56);
     assert!(edits
         .iter()
         .all(|e| DatasetPreset::find(e.dataset).is_some()));
