@@ -5,9 +5,11 @@ originals (MAE on [0, 1] and SSIM, skimage's structural_similarity with a Gaussi
 sigma 1.5, as the paper's measures).
 
 usage: judge.py --classifier classifier.pt --originals X.npy --target CLASS
-                [--edits DIR] [--reconstructions DIR] [--json OUT]
+                [--edits DIR] [--reconstructions DIR] [--grids DIR] [--json OUT]
 DIR holds the PNGs `diffclip edit -o DIR/` wrote for X.npy (X[i] -> <name>_<i>.png, in
-index order). Prints one line per measure; --json also writes them."""
+index order); --grids DIR those of `diffclip edit --grid -o DIR/` (original | reconstruction |
+edit side by side), from which both the reconstructions and the edits are read. Prints one
+line per measure; --json also writes them."""
 import argparse
 import json
 import os
@@ -26,7 +28,7 @@ import train_classifier  # noqa: E402
 
 def read_dir(path, count):
     """The PNGs of `path` in the order of the number before their extension, as float32
-    (N, 3, 32, 32) in [-1, 1]."""
+    (N, 3, H, W) in [-1, 1]."""
     def index(name):
         numbers = re.findall(r"(\d+)", name)
         return int(numbers[-1]) if numbers else -1
@@ -36,6 +38,18 @@ def read_dir(path, count):
     images = [np.asarray(Image.open(os.path.join(path, n)).convert("RGB"), dtype=np.float32)
               for n in names]
     return np.stack(images).transpose(0, 3, 1, 2) / 127.5 - 1.0
+
+
+def split_grids(grids, originals):
+    """(reconstructions, edits) from (N, 3, H, 3 W) grids whose first column must be the
+    originals (a check that the grids are of these images, in this order)."""
+    width = originals.shape[3]
+    if grids.shape[3] != 3 * width or grids.shape[2] != originals.shape[2]:
+        raise SystemExit(f"judge.py: grids of {grids.shape[2]} x {grids.shape[3]}, expected "
+                         f"{originals.shape[2]} x {3 * width}")
+    if np.abs(grids[..., :width] - originals).max() > 2.5 / 127.5:
+        raise SystemExit("judge.py: the grids' first column is not the originals")
+    return grids[..., width:2 * width], grids[..., 2 * width:]
 
 
 def share_of(model, images, target):
@@ -60,6 +74,7 @@ def main():
     ap.add_argument("--target", required=True, choices=common.CLASSES)
     ap.add_argument("--edits")
     ap.add_argument("--reconstructions")
+    ap.add_argument("--grids")
     ap.add_argument("--json")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -68,9 +83,14 @@ def main():
     target = common.CLASSES.index(args.target)
     result = {"images": int(originals.shape[0]), "target": args.target}
     result["originals_as_target"] = share_of(model, originals, target)[0]
-    for key, folder in (("edits", args.edits), ("reconstructions", args.reconstructions)):
-        if folder:
-            images = read_dir(folder, originals.shape[0])
+    found = {"edits": args.edits and read_dir(args.edits, originals.shape[0]),
+             "reconstructions": args.reconstructions and read_dir(args.reconstructions,
+                                                                  originals.shape[0])}
+    if args.grids:
+        grids = read_dir(args.grids, originals.shape[0])
+        found["reconstructions"], found["edits"] = split_grids(grids, originals)
+    for key, images in found.items():
+        if images is not None:
             share, counts = share_of(model, images, target)
             result[f"{key}_as_target"] = share
             result[f"{key}_classes"] = {c: int(n) for c, n in zip(common.CLASSES, counts) if n}

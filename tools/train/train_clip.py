@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """Trains the demo's small CLIP: OpenAI's architecture (clip/model.py: a ViT image tower with
 ln_pre/ln_post and a class token, the causal text transformer over the real 49,408-token BPE
-vocabulary, QuickGELU, fp32 LayerNorm), sized for 32 x 32 inputs (patch 4, grid 8). Trained
+vocabulary, QuickGELU, fp32 LayerNorm), sized for 32 x 32 inputs (patch 4, grid 8). The patch
+embedding's three input channels are tied (weight of channel c = std_c * u, see
+tie_colour_channels), so the image tower sees only the sum of the channels: it is exactly
+colour-blind, like the greyscale data it learns from, and a directional CLIP loss cannot use
+colour as a shortcut (an untied tower let fine-tuning turn edits cyan). Trained
 contrastively on Fashion-MNIST training images and captions made from their class names with
 the 79 ImageNet templates; an image's positives are all captions of its class. Writes a
 TorchScript archive as the published ViT-B-16.pt is (float16 weights where CLIP's
@@ -158,6 +162,16 @@ MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073])[None, :, None, None]
 STD = torch.tensor([0.26862954, 0.26130258, 0.27577711])[None, :, None, None]
 
 
+def tie_colour_channels(conv1):
+    """Projects the patch embedding onto weights of the form std_c * u (least squares): after
+    clip_input's per-channel normalisation, sum_c w_c (x_c - m_c) / std_c = u (sum_c x_c - const),
+    so the embedding depends on the channels' sum only, and its gradient is equal across them."""
+    with torch.no_grad():
+        s = STD.view(1, 3, 1, 1)
+        u = (conv1.weight * s).sum(1, keepdim=True) / (s * s).sum()
+        conv1.weight.copy_(u * s)
+
+
 def clip_input(x_pm1):
     return ((x_pm1 + 1) / 2 - MEAN) / STD
 
@@ -216,6 +230,7 @@ def main():
     lab = torch.from_numpy(labels)
 
     model = CLIP()
+    tie_colour_channels(model.visual.conv1)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1)
     gen = torch.Generator().manual_seed(args.seed)
     losses = []
@@ -238,6 +253,7 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        tie_colour_channels(model.visual.conv1)
         with torch.no_grad():
             model.logit_scale.clamp_(0, np.log(100))
         losses.append(float(loss))
