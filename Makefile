@@ -5,7 +5,7 @@
 # prints one table; BENCH_DOC=docs/performance.md also writes it there, BENCH_ARGS passes options
 # (--runs N, --invert-steps N, --only KEY,...). `make bench-compare` times the same network in
 # PyTorch eager and libdiffclip, alternating (test/bench/compare_pytorch.py, Debian's torch).
-# `make demo` fine-tunes the tiny golden model on real photographs and edits them (build/demo/).
+# `make demo` fine-tunes the trained Fashion-MNIST models of examples/fashion-mnist and edits held-out images (build/demo/).
 #   LIBTORCH=dir   build against an official or pip LibTorch (2.x, CUDA) instead of Debian's
 #   GOLDEN=dir     conformance cases (default ../shared/golden)
 #   CLIP_DATA=dir  CLIP vocabulary and templates (default ../shared/clip)
@@ -203,7 +203,7 @@ deps:
 	    python3 python3-torch python3-numpy abigail-tools unicode-data \
 	    python3-skimage python-matplotlib-data libdlib-dev libdlib-data libblas-dev liblapack-dev \
 	    python3-pil python3-scipy clang libclang-rt-14-dev llvm debootstrap shellcheck \
-	    libmicrohttpd-dev chromium libgloo-dev
+	    libmicrohttpd-dev chromium libgloo-dev dataset-fashion-mnist
 	command -v cargo >/dev/null 2>&1 || \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends cargo
 	$(MAKE) faceapi
@@ -257,9 +257,10 @@ TEST_ENV = DC_GOLDEN=$(abspath $(GOLDEN)) DC_CLIP_DATA=$(abspath $(CLIP_DATA)) D
 test-python test-rust test-cpp: test-%: all
 	@$(TEST_ENV) sh test/run.sh test/bindings/$*.sh
 
-# The whole pipeline (finetune, then edit) in about a minute: tools/demo.sh says what it does.
+# The Fashion-MNIST demo (tools/demo.sh): the project's trained models in examples/fashion-mnist
+# and Debian's dataset-fashion-mnist; no ../shared needed.
 demo: all
-	sh tools/demo.sh $(CLI) $(GOLDEN) $(CLIP_DATA) $(BUILD)/demo
+	sh tools/demo.sh $(CLI) $(PYTHON) examples/fashion-mnist $(BUILD)/demo
 
 BENCH_ARGS    ?=
 BENCH_DOC     ?=
@@ -281,7 +282,7 @@ DEBIAN13_PACKAGES := build-essential pkg-config libtorch-dev libopenblas0-pthrea
                      libpng-dev libjpeg62-turbo-dev zlib1g-dev python3 python3-torch python3-numpy \
                      abigail-tools unicode-data python3-skimage python-matplotlib-data \
                      libdlib-dev libdlib-data libblas-dev liblapack-dev python3-pil python3-scipy clang libclang-rt-dev llvm cargo \
-                     libmicrohttpd-dev chromium nodejs libyaml-dev shellcheck libgloo-dev
+                     libmicrohttpd-dev chromium nodejs libyaml-dev shellcheck libgloo-dev dataset-fashion-mnist
 DEBIAN13_RUN       = sh tools/debian13.sh run $(DEBIAN13_ROOT) . $(abspath $(GOLDEN)) \
                      $(abspath $(CLIP_DATA)) $(abspath $(FACEAPI))
 DEBIAN13_ARGS     := GOLDEN=/work/golden CLIP_DATA=/work/clip FACEAPI=/work/faceapi

@@ -1,44 +1,76 @@
 #!/bin/sh
-# make demo: the whole DiffusionCLIP pipeline end to end on the tiny golden models (random
-# weights: the pictures show the plumbing, not a real edit) and real photographs from Debian
-# packages: skimage's astronaut (PNG) and, when present, matplotlib's Grace Hopper (JPEG).
-#   1. diffclip finetune: invert the photographs with the base model into a latent cache, then
-#      fine-tune a copy of it from "face" to "angry face" (the published README settings:
-#      t0 500, 40 inversion steps, 6 training steps, 5 epochs, lr 8e-6 growing x1.3);
-#   2. diffclip edit: invert each photograph with the base model and generate it with the
-#      fine-tuned one, writing original | reconstruction | edit side by side.
-# usage: demo.sh DIFFCLIP GOLDEN_DIR CLIP_DATA_DIR OUT_DIR
-# One thread: the tiny models gain nothing from more, and lose much on a busy machine.
+# make demo: a real text-guided edit end to end, with the models the project trained
+# (examples/fashion-mnist: a DDPM of the published architecture and a small CLIP, both
+# trained on the Fashion-MNIST training split by tools/train/) and Debian's Fashion-MNIST.
+#   1. diffclip finetune --preset fashion_ankle_boot: invert 50 training-split sneakers into a
+#      latent cache, then fine-tune a copy of the DDPM from "a photo of a sneaker" to "a photo
+#      of an ankle boot"; the same for "... a sandal";
+#   2. diffclip edit --grid: edit held-out test-split sneakers with each fine-tuned model
+#      (original | reconstruction | edit), then with a mix of both, and a transition strip;
+#   3. tools/train/judge.py: an independent classifier (its own training, tools/train/)
+#      says which share of the edits are ankle boots (sandals), against the share of plain
+#      reconstructions; the reconstructions' MAE and SSIM against the originals.
+# usage: demo.sh DIFFCLIP PYTHON EXAMPLE_DIR OUT_DIR [TRAIN_IMAGES TEST_IMAGES EPOCHS]
+# The reduced run of make test (test/scripts/test_demo.sh) passes fewer images and epochs.
+# One thread: the small models gain little from more, and lose much on a busy machine.
 set -eu
-cli=$1 golden=$2 clip_data=$3 out=$4
+cli=$1 python=$2 example=$3 out=$4
+train_count=${5:-50} test_count=${6:-100} epochs=${7:-}
+tools=$(dirname "$0")/train
 
-find_file() { dpkg -L "$1" 2>/dev/null | grep "/$2\$" | head -n 1 || true; }
-astronaut=$(find_file python3-skimage astronaut.png)
-hopper=$(find_file python-matplotlib-data grace_hopper.jpg)
-if [ -z "$astronaut" ]; then
-    echo "make demo: skimage's astronaut.png not found: install python3-skimage (make deps)" >&2
-    exit 1
-fi
-model=$golden/ddpm_unet/model.pt
-clip=$golden/clip_vit/clip_state_dict.pt
-vocab=$clip_data/bpe_simple_vocab_16e6.txt.gz
-for f in "$model" "$clip" "$vocab"; do
-    if [ ! -f "$f" ]; then
-        echo "make demo: $f is missing (set GOLDEN=dir and CLIP_DATA=dir)" >&2
+for f in ddpm.pt ddpm.yml clip.pt classifier.pt bpe_simple_vocab_16e6.txt.gz; do
+    if [ ! -f "$example/$f" ]; then
+        echo "make demo: $example/$f is missing" >&2
         exit 1
     fi
 done
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+    echo "make demo: /usr/share/datasets/fashion-mnist is missing: install dataset-fashion-mnist (make deps)" >&2
+    exit 1
+fi
 mkdir -p "$out"
-rm -rf "$out/edits"
+rm -rf "$out/ankle_boot" "$out/sandal" "$out/mix" "$out/transition"
+model="--model $example/ddpm.pt --config $example/ddpm.yml"
 
-echo "== diffclip finetune ($astronaut${hopper:+, $hopper})"
-"$cli" finetune --model "$model" --clip "$clip" --vocab "$vocab" \
-    --images "$astronaut" ${hopper:+"$hopper"} --preset angry \
-    --cache "$out/latents.dclat" --out "$out/angry.delta" --threads 1
+echo "== Fashion-MNIST: $train_count training-split sneakers, $test_count held-out test-split sneakers"
+"$python" "$tools/fashion_images.py" "$out/train_sneakers.npy" --split train --class sneaker --count "$train_count"
+"$python" "$tools/fashion_images.py" "$out/test_sneakers.npy" --split t10k --class sneaker --count "$test_count"
+"$python" "$tools/fashion_images.py" "$out/transition_sneakers.npy" --split t10k --class sneaker --count 4
 
-echo "== diffclip edit"
-"$cli" edit --model "$model" --finetuned "$out/angry.delta" \
-    --image "$astronaut" ${hopper:+--image "$hopper"} --t0 500 --grid -o "$out/edits" --threads 1
+# Both fine-tunings invert the same training images: one latent cache serves them.
+for edit in ankle_boot sandal; do
+    echo "== diffclip finetune --preset fashion_$edit"
+    # shellcheck disable=SC2086 # $model is two options
+    "$cli" finetune $model --clip "$example/clip.pt" --vocab "$example/bpe_simple_vocab_16e6.txt.gz" \
+        --images "$out/train_sneakers.npy" --preset "fashion_$edit" \
+        ${epochs:+--epochs "$epochs"} \
+        --cache "$out/train.dclat" --out "$out/$edit.delta" --threads 1
+    echo "== diffclip edit: $test_count held-out sneakers -> $edit"
+    # shellcheck disable=SC2086
+    "$cli" edit $model --finetuned "$out/$edit.delta" --preset fashion \
+        --image "$out/test_sneakers.npy" --grid -o "$out/$edit/" --threads 1
+    "$python" "$tools/sheet.py" "$out/$edit" "$out/$edit.png" --rows 12
+done
 
-echo "== done: $out/angry.delta (fine-tuned weights as a delta from $model)"
-ls -l "$out/edits"
+echo "== diffclip edit: the mix 0.5 ankle boot + 0.5 sandal"
+# shellcheck disable=SC2086
+"$cli" edit $model --finetuned "$out/ankle_boot.delta:0.5" --finetuned "$out/sandal.delta:0.5" \
+    --preset fashion --image "$out/test_sneakers.npy" --grid -o "$out/mix/" --threads 1
+"$python" "$tools/sheet.py" "$out/mix" "$out/mix.png" --rows 12
+
+echo "== diffclip transition: sneaker -> ankle boot in 6 steps"
+# shellcheck disable=SC2086
+"$cli" transition $model --finetuned "$out/ankle_boot.delta" --preset fashion \
+    --image "$out/transition_sneakers.npy" --count 6 -o "$out/transition/" --threads 1
+"$python" "$tools/sheet.py" "$out/transition" "$out/transition.png"
+
+echo "== the independent classifier's judgement (test accuracy in $example/README.md)"
+for pair in "ankle_boot:ankle boot" "sandal:sandal" "mix:ankle boot"; do
+    dir=${pair%%:*} target=${pair#*:}
+    echo "-- $dir (target: $target)"
+    "$python" "$tools/judge.py" --classifier "$example/classifier.pt" \
+        --originals "$out/test_sneakers.npy" --target "$target" --grids "$out/$dir" \
+        --json "$out/$dir.json"
+done
+
+echo "== done: look at $out/ankle_boot.png, $out/sandal.png, $out/mix.png (rows: original | reconstruction | edit) and $out/transition.png"

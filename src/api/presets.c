@@ -14,7 +14,7 @@
 
 /* The demo's own models (examples/fashion-mnist, trained by tools/train/): settings measured
  * to work for them (README, "A real edit"), not published ones. */
-#define FASHION_SETTINGS 500, 40, 6, 40, 1e-4, 1.0, 3, 50, 3.0, 0.3, 0.0
+#define FASHION_SETTINGS 500, 40, 6, 40, 1e-4, 1.0, 1, 50, 3.0, 0.6, 0.0
 
 static const dc_dataset_preset dataset_presets[] = {
     {"celeba", "CelebA-HQ faces (celeba.yml)", "celeba_hq.ckpt", 256, README_SETTINGS,

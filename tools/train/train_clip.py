@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """Trains the demo's small CLIP: OpenAI's architecture (clip/model.py: a ViT image tower with
 ln_pre/ln_post and a class token, the causal text transformer over the real 49,408-token BPE
-vocabulary, QuickGELU, fp32 LayerNorm), sized for 32 x 32 inputs (patch 4, grid 8). The patch
-embedding's three input channels are tied (weight of channel c = std_c * u, see
-tie_colour_channels), so the image tower sees only the sum of the channels: it is exactly
-colour-blind, like the greyscale data it learns from, and a directional CLIP loss cannot use
-colour as a shortcut (an untied tower let fine-tuning turn edits cyan). Trained
+vocabulary, QuickGELU, fp32 LayerNorm), sized for 32 x 32 inputs (patch 4, grid 8).
+A tiny CLIP is easy to fool: fine-tuning against an unconstrained one turned edits cyan, and
+against a colour-blind one covered them in fine noise, while its directional similarity
+climbed. So the patch embedding is constrained (constrain_patch_embedding): its three input
+channels are tied (weight of channel c = std_c * u) and u is constant over 2 x 2 pixel
+blocks, so the image tower sees only the grey 16 x 16 block means, exactly; and the
+training images are shifted and noised, so that fine detail carries no class. Trained
 contrastively on Fashion-MNIST training images and captions made from their class names with
 the 79 ImageNet templates; an image's positives are all captions of its class. Writes a
 TorchScript archive as the published ViT-B-16.pt is (float16 weights where CLIP's
@@ -162,14 +164,31 @@ MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073])[None, :, None, None]
 STD = torch.tensor([0.26862954, 0.26130258, 0.27577711])[None, :, None, None]
 
 
-def tie_colour_channels(conv1):
-    """Projects the patch embedding onto weights of the form std_c * u (least squares): after
-    clip_input's per-channel normalisation, sum_c w_c (x_c - m_c) / std_c = u (sum_c x_c - const),
-    so the embedding depends on the channels' sum only, and its gradient is equal across them."""
+def constrain_patch_embedding(conv1, block=2):
+    """Projects the patch embedding (least squares) onto weights std_c * u with u constant
+    over block x block pixels: after clip_input's per-channel normalisation,
+    sum_c w_c (x_c - m_c) / std_c = u (sum_c x_c - const), so the embedding depends on the
+    channels' sum averaged over blocks only, and its gradient is equal across channels and
+    within a block."""
     with torch.no_grad():
         s = STD.view(1, 3, 1, 1)
         u = (conv1.weight * s).sum(1, keepdim=True) / (s * s).sum()
+        o, _, h, w = u.shape
+        u = u.reshape(o, 1, h // block, block, w // block, block).mean((3, 5), keepdim=True)
+        u = u.expand(o, 1, h // block, block, w // block, block).reshape(o, 1, h, w)
         conv1.weight.copy_(u * s)
+
+
+def augment(x, gen):
+    """Random shifts of up to 2 pixels and, on half the images, Gaussian noise of standard
+    deviation up to 0.3 (images in [-1, 1])."""
+    n = x.shape[0]
+    padded = F.pad(x, (2, 2, 2, 2), value=-1.0)
+    dy = torch.randint(0, 5, (n,), generator=gen)
+    dx = torch.randint(0, 5, (n,), generator=gen)
+    x = torch.stack([padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32] for i in range(n)])
+    sigma = torch.rand(n, generator=gen) * 0.3 * (torch.rand(n, generator=gen) < 0.5)
+    return x + sigma[:, None, None, None] * torch.randn(x.shape, generator=gen)
 
 
 def clip_input(x_pm1):
@@ -230,7 +249,7 @@ def main():
     lab = torch.from_numpy(labels)
 
     model = CLIP()
-    tie_colour_channels(model.visual.conv1)
+    constrain_patch_embedding(model.visual.conv1)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1)
     gen = torch.Generator().manual_seed(args.seed)
     losses = []
@@ -238,7 +257,7 @@ def main():
         idx = torch.randint(0, data.shape[0], (args.batch,), generator=gen)
         x = data[idx]
         flip = torch.rand(args.batch, generator=gen) < 0.5
-        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        x = augment(torch.where(flip[:, None, None, None], x.flip(3), x), gen)
         y = lab[idx]
         tmpl = torch.randint(0, len(templates), (args.batch,), generator=gen)
         text = tokens[y, tmpl]
@@ -253,7 +272,7 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        tie_colour_channels(model.visual.conv1)
+        constrain_patch_embedding(model.visual.conv1)
         with torch.no_grad():
             model.logit_scale.clamp_(0, np.log(100))
         losses.append(float(loss))
