@@ -11,7 +11,7 @@
 #      says which share of the edits are ankle boots (sandals), against the share of plain
 #      reconstructions; the reconstructions' MAE and SSIM against the originals.
 # usage: demo.sh DIFFCLIP PYTHON EXAMPLE_DIR OUT_DIR [TRAIN_IMAGES TEST_IMAGES EPOCHS]
-# The reduced run of make test (test/scripts/test_demo.sh) passes fewer images and epochs.
+# The reduced run of make test (test/scripts/test_demo.sh) passes fewer images (and 2 epochs).
 # One thread: the small models gain little from more, and lose much on a busy machine.
 set -eu
 cli=$1 python=$2 example=$3 out=$4
