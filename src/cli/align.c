@@ -7,13 +7,18 @@
 #include "cli.h"
 #include "inputs.h"
 
-int cli_preset_is_face(const char *preset)
+const dc_dataset_preset *cli_preset_dataset(const char *preset)
 {
     if (!preset)
-        return 0;
+        return NULL;
     const dc_edit_preset *edit = dc_edit_preset_find(preset);
-    const char *dataset = edit ? edit->dataset : preset;
-    return strcmp(dataset, "celeba") == 0;
+    return dc_dataset_preset_find(edit ? edit->dataset : preset);
+}
+
+int cli_preset_is_face(const char *preset)
+{
+    const dc_dataset_preset *dataset = cli_preset_dataset(preset);
+    return dataset && strcmp(dataset->name, "celeba") == 0;
 }
 
 int cli_align_resolve(const char *command, const char *usage, cli_align *al, int default_on)

@@ -27,6 +27,8 @@ typedef struct cli_align {
     "  --no-align          use photos as given\n"                                          \
     CLI_PREDICTOR_HELP
 
+/* The dataset preset `preset` names, or an edit preset's dataset (NULL: none or unknown). */
+const dc_dataset_preset *cli_preset_dataset(const char *preset);
 /* 1 if `preset` (a dataset or an edit preset, NULL: none) is of a face dataset whose
  * published models expect aligned faces (CelebA-HQ; FFHQ has no preset here). */
 int cli_preset_is_face(const char *preset);

@@ -97,8 +97,7 @@ static int is_directory(const char *path)
 static void apply_preset_numbers(edit_args *a)
 {
     const dc_edit_preset *edit = a->preset ? dc_edit_preset_find(a->preset) : NULL;
-    const dc_dataset_preset *dataset =
-        a->preset ? dc_dataset_preset_find(edit ? edit->dataset : a->preset) : NULL;
+    const dc_dataset_preset *dataset = cli_preset_dataset(a->preset);
     if (a->t0 == UNSET)
         a->t0 = edit && edit->t0 ? edit->t0 : dataset ? dataset->t0 : 500;
     if (a->inv_steps == UNSET)
@@ -247,19 +246,25 @@ static int load_models(const edit_args *a, dc_model **models, int *loaded)
     return 0;
 }
 
-/* Item n of a batch, as a view into it (not to be freed). */
-static dc_tensor batch_item(const dc_tensor *t, int64_t n)
+/* Items first .. first + count - 1 of a batch, as a view into it (not to be freed). */
+static dc_tensor batch_items(const dc_tensor *t, int64_t first, int64_t count)
 {
-    dc_tensor item = *t;
+    dc_tensor items = *t;
     int64_t per_item = dc_tensor_numel(t) / t->shape[0];
-    item.shape[0] = 1;
-    item.data = (char *)t->data + (size_t)(n * per_item) * dc_dtype_size(t->dtype);
-    return item;
+    items.shape[0] = count;
+    items.data = (char *)t->data + (size_t)(first * per_item) * dc_dtype_size(t->dtype);
+    return items;
 }
 
-/* Where output `item` of an input of `items` images goes: -o itself, OUT/<stem>.png, or
- * OUT/<stem>_<item>.png for each image of an (N, 3, H, W) array. */
-static void output_path(const edit_args *a, const char *stem, int64_t item, int64_t items,
+/* How many files an input of `items` images makes: one per image in a directory, else -o. */
+static int64_t output_files(const edit_args *a, int64_t items)
+{
+    return a->to_directory ? items : 1;
+}
+
+/* Where output file `file` of an input of `items` images goes: -o itself, OUT/<stem>.png, or
+ * OUT/<stem>_<file>.png for each image of an (N, 3, H, W) array. */
+static void output_path(const edit_args *a, const char *stem, int64_t file, int64_t items,
                         char *buf, size_t size)
 {
     if (!a->to_directory)
@@ -267,10 +272,10 @@ static void output_path(const edit_args *a, const char *stem, int64_t item, int6
     else if (items == 1)
         snprintf(buf, size, "%s/%s.png", a->out, stem);
     else
-        snprintf(buf, size, "%s/%s_%lld.png", a->out, stem, (long long)item);
+        snprintf(buf, size, "%s/%s_%lld.png", a->out, stem, (long long)file);
 }
 
-/* The output of one image: the result, or with --grid the input beside it (and the
+/* The output of one file's images: the result, or with --grid the input beside it (and the
  * translation's projection between them). */
 static dc_status write_output(const edit_args *a, const dc_tensor *x0,
                               const dc_tensor *projected, const dc_tensor *result,
@@ -299,20 +304,17 @@ static int edit_one(const edit_args *a, dc_sampler *sampler, const dc_edit_optio
     else
         s = dc_sampler_edit(sampler, x0, o, &result);
     cli_progress_done();
-    int64_t items = a->to_directory ? x0->shape[0] : 1;
-    for (int64_t n = 0; n < items && s == DC_OK; n++) {
+    /* The result keeps the input's order; a transition's frames of image n follow each
+     * other. */
+    int64_t items = x0->shape[0], files = output_files(a, items), per_file = items / files;
+    int64_t frames = s == DC_OK ? result.shape[0] / items : 0;
+    for (int64_t f = 0; f < files && s == DC_OK; f++) {
         char path[4096];
-        output_path(a, stem, n, x0->shape[0], path, sizeof path);
-        if (items == 1) {
-            s = write_output(a, x0, &projected, &result, path);
-            break;
-        }
-        /* The result keeps the input's order; a transition's frames of image n follow
-         * each other. */
-        int64_t per_image = result.shape[0] / x0->shape[0];
-        dc_tensor in = batch_item(x0, n), out = batch_item(&result, n * per_image);
-        dc_tensor proj = projected.data ? batch_item(&projected, n) : projected;
-        out.shape[0] = per_image;
+        output_path(a, stem, f, items, path, sizeof path);
+        dc_tensor in = batch_items(x0, f * per_file, per_file);
+        dc_tensor out = batch_items(&result, f * per_file * frames, per_file * frames);
+        dc_tensor proj = projected.data ? batch_items(&projected, f * per_file, per_file)
+                                        : projected;
         s = write_output(a, &in, &proj, &out, path);
     }
     dc_tensor_free(&result), dc_tensor_free(&projected);
@@ -322,9 +324,9 @@ static int edit_one(const edit_args *a, dc_sampler *sampler, const dc_edit_optio
 /* A shard skips an input whose outputs a previous run of it wrote. */
 static int outputs_written(const edit_args *a, const char *stem, int64_t items)
 {
-    for (int64_t n = 0; n < (a->to_directory ? items : 1); n++) {
+    for (int64_t f = 0; f < output_files(a, items); f++) {
         char path[4096];
-        output_path(a, stem, n, items, path, sizeof path);
+        output_path(a, stem, f, items, path, sizeof path);
         if (!already_written(a, path))
             return 0;
     }
