@@ -27,9 +27,7 @@ else
 fi
 
 if [ ! -d "$golden" ]; then
-    skip "cpp/golden" "golden data missing ($golden)"
-    finish
-    exit
+    skip_rest "cpp/golden" "golden data missing ($golden)"
 fi
 
 # Both containers of the case hold the same tensors: the listings agree line for line.

@@ -18,3 +18,9 @@ finish() {
     echo "$passed passed, $failed failed, $skipped skipped"
     [ "$failed" -eq 0 ]
 }
+# A prerequisite of the rest of the script is missing: skip NAME WHY, then finish and exit.
+skip_rest() {
+    skip "$1" "$2"
+    finish
+    exit
+}

@@ -5,8 +5,6 @@
 . "$(dirname "$0")/lib.sh"
 python=${PYTHON:-/usr/bin/python3}
 if ! command -v "$python" >/dev/null 2>&1; then
-    skip "python" "no $python"
-    finish
-    exit
+    skip_rest "python" "no $python"
 fi
 exec "$python" bindings/python/tests/run.py

@@ -5,9 +5,7 @@
 # DC_GOLDEN, DC_CLIP_DATA. Without cargo on PATH: SKIP (FAIL under CI=true).
 . "$(dirname "$0")/lib.sh"
 if ! command -v cargo >/dev/null 2>&1; then
-    skip "rust" "cargo is not on PATH (make deps installs Debian's)"
-    finish
-    exit
+    skip_rest "rust" "cargo is not on PATH (make deps installs Debian's)"
 fi
 log=$(cargo test --offline --manifest-path bindings/rust/Cargo.toml -- --nocapture 2>&1)
 status=$?

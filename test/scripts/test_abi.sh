@@ -15,14 +15,10 @@ library=${DIFFCLIP_LIBRARY:-lib/libdiffclip.so.0}
 baseline=abi/libdiffclip.abi
 
 if ! command -v abidiff >/dev/null 2>&1; then
-    skip abi_compatible_with_baseline "abidiff missing (make deps installs abigail-tools)"
-    finish
-    exit
+    skip_rest abi_compatible_with_baseline "abidiff missing (make deps installs abigail-tools)"
 fi
 if ! readelf -S "$library" 2>/dev/null | grep -q '\.debug_info'; then
-    skip abi_compatible_with_baseline "$library has no debug information (build with -g)"
-    finish
-    exit
+    skip_rest abi_compatible_with_baseline "$library has no debug information (build with -g)"
 fi
 
 report=$(abidiff --headers-dir2 include --drop-private-types --exported-interfaces-only \

@@ -21,14 +21,10 @@ else
     fail demo_models_are_the_committed_ones "sha256 mismatch in $example"
 fi
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then
-    skip demo "dataset-fashion-mnist is not installed"
-    finish
-    exit
+    skip_rest demo "dataset-fashion-mnist is not installed"
 fi
 if ! "$python" -c 'import torch, skimage, PIL' 2>/dev/null; then
-    skip demo "$python lacks torch, skimage or PIL"
-    finish
-    exit
+    skip_rest demo "$python lacks torch, skimage or PIL"
 fi
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT

@@ -10,15 +10,11 @@ tuned=$golden/noise_combination/model_b.pt
 python=${PYTHON:-python3}
 for f in "$cli" "$base" "$tuned"; do
     if [ ! -f "$f" ]; then
-        skip edit_shard "missing $f"
-        finish
-        exit
+        skip_rest edit_shard "missing $f"
     fi
 done
 if ! "$python" -c 'import numpy' 2>/dev/null; then
-    skip edit_shard "numpy missing for $python"
-    finish
-    exit
+    skip_rest edit_shard "numpy missing for $python"
 fi
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT

@@ -37,9 +37,7 @@ tuned=$golden/noise_combination/model_b.pt
 clip=$golden/clip_vit/clip_state_dict.pt
 for f in "$base" "$tuned" "$clip" "$vocab"; do
     if [ ! -f "$f" ]; then
-        skip "examples/golden" "golden data missing ($f)"
-        finish
-        exit
+        skip_rest "examples/golden" "golden data missing ($f)"
     fi
 done
 

@@ -6,16 +6,12 @@
 . "$(dirname "$0")/../bindings/lib.sh"
 python=${PYTHON:-/usr/bin/python3}
 if ! "$python" -c 'import numpy, PIL.Image, scipy.ndimage' 2>/dev/null; then
-    skip "face_align_reference" "$python lacks numpy, PIL or scipy (make deps installs python3-pil python3-scipy)"
-    finish
-    exit
+    skip_rest "face_align_reference" "$python lacks numpy, PIL or scipy (make deps installs python3-pil python3-scipy)"
 fi
 for photo in /usr/lib/python3/dist-packages/skimage/data/astronaut.png \
              /usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg; do
     if [ ! -f "$photo" ]; then
-        skip "face_align_reference" "$photo is missing (make deps)"
-        finish
-        exit
+        skip_rest "face_align_reference" "$photo is missing (make deps)"
     fi
 done
 exec "$python" test/tools/face_align_compare.py

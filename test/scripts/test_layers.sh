@@ -50,9 +50,7 @@ fi
 # The symbol check: each module's undefined symbols that another module's objects define.
 objects=${DC_BUILD:-build}/obj/src
 if ! command -v nm >/dev/null 2>&1 || [ ! -d "$objects" ]; then
-    skip calls_go_downward "no nm or no objects under $objects (build first)"
-    finish
-    exit
+    skip_rest calls_go_downward "no nm or no objects under $objects (build first)"
 fi
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT

@@ -6,8 +6,6 @@
 . "$(dirname "$0")/../bindings/lib.sh"
 python=${PYTHON:-/usr/bin/python3}
 if ! command -v "$python" >/dev/null 2>&1; then
-    skip "model_sizes" "SKIPPED: no $python (Debian's python3-torch)"
-    finish
-    exit
+    skip_rest "model_sizes" "SKIPPED: no $python (Debian's python3-torch)"
 fi
 exec "$python" "$(dirname "$0")/model_sizes.py"

@@ -11,9 +11,7 @@ export DIFFCLIP_NUM_THREADS=1
 serve_inputs page/browser || { finish; exit; }
 if [ ! -x /usr/bin/chromium ] || ! command -v node >/dev/null 2>&1 ||
    [ ! -d test/browser/node_modules/playwright-core ]; then
-    skip "page/browser" "needs /usr/bin/chromium, node and test/browser/node_modules (make deps)"
-    finish
-    exit
+    skip_rest "page/browser" "needs /usr/bin/chromium, node and test/browser/node_modules (make deps)"
 fi
 tmp=$(mktemp -d) || exit 1
 pid=
