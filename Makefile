@@ -128,7 +128,7 @@ BENCH        := $(BUILD)/bench/bench
 
 .PHONY: all deps faceapi browser-deps test test-some test-python test-rust test-cpp test-sanitize test-tsan tsan-run fuzz \
         bench bench-compare demo install uninstall clean unicode-tables check-abi abi-baseline \
-        cli-docs debian13-root test-libtorch2 check-cuda-build device-debs
+        cli-docs debian13-root bench-libtorch test-libtorch2 check-cuda-build device-debs
 .SECONDARY:
 all: $(SHARED_LIB) $(STATIC_LIB) $(CLI)
 
@@ -271,6 +271,12 @@ bench: $(BENCH)
 bench-compare: $(BENCH)
 	$(PYTHON) test/bench/compare_pytorch.py --bench $(BENCH) $(COMPARE_ARGS)
 
+# This build (LibTorch 1.13) beside the same code on 2.6 and PyTorch 2.6 in the Debian 13 root,
+# alternating (root only; tools/compare_libtorch.sh).
+bench-libtorch: $(BENCH) debian13-root
+	sh tools/compare_libtorch.sh $(DEBIAN13_ROOT) $(abspath $(GOLDEN)) $(abspath $(CLIP_DATA)) \
+	    $(abspath $(FACEAPI)) $(COMPARE_ARGS)
+
 # ---- LibTorch 2.6 and its CUDA build, in a Debian 13 root (tools/debian13.sh; root only) ----
 # `make test-libtorch2` runs the whole `make test` (golden cases required) against Debian 13's
 # LibTorch 2.6 in a root made once under build/debian13 (about 4 GB) and reused; `make
@@ -279,7 +285,7 @@ bench-compare: $(BENCH)
 DEBIAN13_ROOT     ?= build/debian13
 DEBIAN13_JOBS     ?= 2
 DEBIAN13_PACKAGES := build-essential pkg-config libtorch-dev libopenblas0-pthread \
-                     libpng-dev libjpeg62-turbo-dev zlib1g-dev python3 python3-torch python3-numpy \
+                     libpng-dev libjpeg62-turbo-dev zlib1g-dev python3 python3-torch python3-numpy python3-setuptools \
                      abigail-tools unicode-data python3-skimage python-matplotlib-data \
                      libdlib-dev libdlib-data libblas-dev liblapack-dev python3-pil python3-scipy clang libclang-rt-dev llvm cargo \
                      libmicrohttpd-dev chromium nodejs libyaml-dev shellcheck libgloo-dev dataset-fashion-mnist

@@ -18,7 +18,9 @@ shared with other work the load then changes under both alike; the load average 
 at the start and the end. float32 first, then bfloat16 (model.bfloat16() for PyTorch: its CPU
 autocast fails on this network's GroupNorm in 1.13); the bfloat16 rows are also compared with
 PyTorch's float32. sgemm (OpenBLAS through at::mm, as both sides use it) is timed by the
-libdiffclip server in every forward round.
+libdiffclip server in every forward round. --peer adds servers of the same protocol to the
+alternation, such as the same code built against another LibTorch
+(tools/compare_libtorch.sh: LibTorch 1.13 on the host beside 2.6 in the Debian 13 root).
 """
 import argparse
 import os
@@ -123,6 +125,10 @@ def main():
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--dtypes", default="float32,bfloat16")
     p.add_argument("--variants", default="eager", help="PyTorch's: eager,channels_last,compile")
+    p.add_argument("--name", default="libdiffclip", help="the --bench side's column name")
+    p.add_argument("--peer", action="append", default=[], metavar="NAME=COMMAND",
+                   help="another server of bench's protocol, started with sh -c COMMAND "
+                   "({dtype} replaced), e.g. a build against another LibTorch")
     p.add_argument("--markdown", help="write the table between <!-- compare-table --> markers")
     p.add_argument("--serve", help=argparse.SUPPRESS)
     p.add_argument("--variant", default="eager", help=argparse.SUPPRESS)
@@ -141,17 +147,22 @@ def main():
     print("compare: CelebA-HQ DDPM UNet 256x256, batch 1, %s, %d threads; load average %s"
           % (a.device, a.threads, load_start), flush=True)
     times, peak, flops, sgemm = {}, {}, {}, []
-    names = ["libdiffclip"] + ["PyTorch " + v for v in variants]
+    peers = [spec.split("=", 1) for spec in a.peer]
+    if any(len(peer) != 2 or not peer[0] for peer in peers):
+        raise SystemExit("compare: --peer takes NAME=COMMAND")
+    names = [a.name] + [name for name, _ in peers] + ["PyTorch " + v for v in variants]
 
     def record(key, side, server, command):
         ms, fl, mib = server.ask(command)
         peak[(key, side)] = max(peak.get((key, side), 0), mib)
-        if fl > 0 and side == "libdiffclip":
+        if fl > 0 and side == a.name:
             flops[key] = fl
         return ms
 
     for dtype in dtypes:
-        sides = [("libdiffclip", Server([a.bench, "--serve", "ddpm:" + dtype], env))]
+        sides = [(a.name, Server([a.bench, "--serve", "ddpm:" + dtype], env))]
+        for name, command in peers:
+            sides.append((name, Server(["sh", "-c", command.replace("{dtype}", dtype)], env)))
         for v in variants:
             sides.append(("PyTorch " + v, Server(
                 [sys.executable, os.path.abspath(__file__), "--serve", dtype, "--variant", v,
@@ -196,8 +207,8 @@ def main():
     what_names = {"forward": "UNet forward", "invert": "%d-step DDIM inversion" % a.invert_steps}
     memory = "peak CUDA MiB" if a.device == "cuda" else "peak RSS MiB"
     lines = ["| | " + " | ".join("%s ms" % n for n in names) + " | " +
-             " | ".join("%s / libdiffclip" % n for n in names[1:]) +
-             " | libdiffclip GFLOP/s (of sgemm) | " +
+             " | ".join("%s / %s" % (n, a.name) for n in names[1:]) +
+             " | %s GFLOP/s (of sgemm) | " % a.name +
              " | ".join("%s %s" % (n, memory) for n in names) + " |",
              "|---" * (3 * len(names) + 1) + "|",
              "| sgemm 1024x1024x1024 (at::mm) | %.2f |" % sgemm_ms + " |" * (2 * len(names) - 2)
