@@ -137,6 +137,7 @@ void ensure_threads()
     std::call_once(threads_once, [] {
         wanted_threads.store(default_threads());
         install_cpu_allocator();
+        share_blas_threads();
     });
     int n = wanted_threads.load(std::memory_order_relaxed);
     if (applied_threads != n) {

@@ -38,6 +38,10 @@ struct failure {
  * that may run tensor work. */
 void ensure_threads();
 
+/* Hands OpenBLAS's parallel jobs to LibTorch's thread pool where OpenBLAS allows it
+ * (blas_threads.cpp). */
+void share_blas_threads();
+
 /* Installs the caching CPU allocator (allocator.cpp) unless DIFFCLIP_CPU_CACHE_MB is 0. */
 void install_cpu_allocator();
 

@@ -1,6 +1,8 @@
 /* ctorch: ops against hand-computed values, host transfer, pools, error boundary, autograd,
  * Adam against its closed form, threads, devices and seeding. */
+#include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -863,6 +865,77 @@ TEST(set_num_threads)
     CHECK_OK(dc_set_num_threads(0));
     CHECK(ct_get_num_threads() == online_cores());
     CHECK_OK(ct_set_num_threads(before));
+}
+
+/* A product large enough that OpenBLAS splits it into jobs; small integer entries keep every
+ * sum exact, so it equals the naive product exactly however the work was split. */
+static int exact_product(int n)
+{
+    size_t count = (size_t)n * (size_t)n;
+    float *a = malloc(count * sizeof *a), *b = malloc(count * sizeof *b);
+    float *y = malloc(count * sizeof *y);
+    int same = 0;
+    ct_tensor *ta = NULL, *tb = NULL, *ty = NULL;
+    const int64_t shape[] = {n, n};
+    if (!a || !b || !y)
+        goto done;
+    for (size_t i = 0; i < count; i++) {
+        a[i] = (float)((int)((i * 7 + i / n * 3) % 5) - 2);
+        b[i] = (float)((int)((i * 5 + i / n * 11) % 7) - 3);
+    }
+    if (ct_from_host(&ta, a, DC_FLOAT32, 2, shape, CT_CPU) != DC_OK ||
+        ct_from_host(&tb, b, DC_FLOAT32, 2, shape, CT_CPU) != DC_OK ||
+        ct_matmul(&ty, ta, tb) != DC_OK || ct_to_host(ty, y, count * sizeof *y) != DC_OK)
+        goto done;
+    same = 1;
+    for (int i = 0; i < n && same; i++)
+        for (int j = 0; j < n && same; j++) {
+            float sum = 0;
+            for (int k = 0; k < n; k++)
+                sum += a[(size_t)i * n + k] * b[(size_t)k * n + j];
+            same = y[(size_t)i * n + j] == sum;
+        }
+done:
+    ct_free(ta);
+    ct_free(tb);
+    ct_free(ty);
+    free(a);
+    free(b);
+    free(y);
+    return same;
+}
+
+static void *exact_products(void *arg)
+{
+    int *ok = arg;
+    *ok = exact_product(256) && exact_product(320);
+    return NULL;
+}
+
+/* Where OpenBLAS takes a threading callback (0.3.27 and later), ctorch has given it one, so
+ * that its jobs run on LibTorch's pool; products stay exact with fewer pool threads than
+ * OpenBLAS's jobs (1), more (3), and from several threads at once. */
+TEST(blas_jobs_run_on_the_shared_pool)
+{
+    int before = ct_get_num_threads();
+    CHECK_OK(ct_set_num_threads(before));
+    void *settable = dlsym(RTLD_DEFAULT, "openblas_set_threads_callback_function");
+    void **installed = dlsym(RTLD_DEFAULT, "openblas_threads_callback_");
+    if (settable && installed)
+        CHECK(*installed != NULL);
+    for (int threads = 1; threads <= 3; threads++) {
+        CHECK_OK(ct_set_num_threads(threads));
+        CHECKF(exact_product(384), "a 384 x 384 product with %d threads is not exact", threads);
+    }
+    CHECK_OK(ct_set_num_threads(before));
+    pthread_t workers[3];
+    int ok[3] = {0, 0, 0};
+    for (int i = 0; i < 3; i++)
+        CHECK(pthread_create(&workers[i], NULL, exact_products, &ok[i]) == 0);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(workers[i], NULL);
+        CHECKF(ok[i], "thread %d's products are not exact", i);
+    }
 }
 
 /* Asking for CUDA where there is none is DC_EDEVICE with a message that says which of the
