@@ -28,7 +28,8 @@ typedef void (*blas_jobs_fn)(int sync, blas_job_fn dojob, int numjobs, size_t jo
                              void *jobdata, int dojob_data);
 typedef void (*set_blas_jobs_fn)(blas_jobs_fn callback);
 
-/* Jobs of different calls would share OpenBLAS's per-thread scratch buffers. */
+/* One call at a time, as OpenBLAS's own pool serves them: the jobs' scratch buffers may be
+ * keyed by job number rather than by call. */
 std::mutex one_blas_call;
 
 void run_blas_jobs(int, blas_job_fn dojob, int numjobs, size_t jobdata_elsize, void *jobdata,
