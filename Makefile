@@ -354,7 +354,8 @@ endif
 
 # Under SANITIZE the bindings, install and fuzz suites are left out: they load the library
 # into uninstrumented programs; the serve API test runs the instrumented diffclip serve.
-test: all $(TEST_BINS) $(FUZZ_TEST_BINS)
+# Otherwise the bench is built too, for test_bench_compare.sh.
+test: all $(TEST_BINS) $(FUZZ_TEST_BINS) $(if $(SANITIZE),,$(BENCH))
 	@$(SANITIZE_ENV) $(TEST_ENV) $(FUZZ_ENV) sh test/run.sh $(TEST_BINS) \
 	    $(if $(SANITIZE),test/scripts/test_serve.sh,$(TEST_SCRIPTS) $(BINDING_TESTS) test/fuzz/run_fuzz.sh)
 
