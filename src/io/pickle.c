@@ -713,10 +713,11 @@ static int run(unpickler *u, io_pk_obj **result)
         const uint8_t *p;
         DCI_TRY(read_bytes(u, 1, &p));
         uint8_t op = *p;
-        io_pk_obj *a, *b, *c;
+        /* Set by the calls that DCI_TRY checks; initialised because GCC 14 cannot see that. */
+        io_pk_obj *a = NULL, *b = NULL, *c = NULL;
         uint64_t n;
-        const char *line, *line2;
-        size_t length, length2;
+        const char *line = NULL, *line2 = NULL;
+        size_t length = 0, length2 = 0;
         int64_t value;
         switch (op) {
         case 0x80: /* PROTO */

@@ -83,7 +83,7 @@ static int parse_name_list(const class_table *t, const char *p, const char *end,
         p = close + 1;
     }
     if (!list->names)
-        list->names = malloc(1);  /* marks the list as set, even when empty */
+        list->names = malloc(sizeof *list->names);  /* marks the list as set, even when empty */
     if (!list->names)
         return dci_err(DC_ENOMEM, "%s: out of memory", t->label);
     qsort(list->names, list->count, sizeof *list->names, compare_refs);
