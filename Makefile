@@ -274,8 +274,8 @@ bench-compare: $(BENCH)
 # This build (LibTorch 1.13) beside the same code on 2.6 and PyTorch 2.6 in the Debian 13 root,
 # alternating (root only; tools/compare_libtorch.sh).
 bench-libtorch: $(BENCH) debian13-root
-	sh tools/compare_libtorch.sh $(DEBIAN13_ROOT) $(abspath $(GOLDEN)) $(abspath $(CLIP_DATA)) \
-	    $(abspath $(FACEAPI)) $(COMPARE_ARGS)
+	sh tools/compare_libtorch.sh $(BENCH) $(DEBIAN13_ROOT) $(abspath $(GOLDEN)) \
+	    $(abspath $(CLIP_DATA)) $(abspath $(FACEAPI)) $(COMPARE_ARGS)
 
 # ---- LibTorch 2.6 and its CUDA build, in a Debian 13 root (tools/debian13.sh; root only) ----
 # `make test-libtorch2` runs the whole `make test` (golden cases required) against Debian 13's

@@ -4,32 +4,27 @@
 # and torch.compile, all alternating call by call in one run of test/bench/compare_pytorch.py
 # (`make bench-libtorch`; root only: it runs the driver in the root through tools/debian13.sh).
 #
-#   tools/compare_libtorch.sh ROOT GOLDEN CLIP_DATA FACEAPI [compare_pytorch.py ARGS...]
+#   tools/compare_libtorch.sh BENCH ROOT GOLDEN CLIP_DATA FACEAPI [compare_pytorch.py ARGS...]
 #
-# The host's 1.13 bench servers cannot run inside the root (other libraries), so they run here
-# and speak to the driver through FIFOs under ROOT/tmp, one pair per dtype, in the order the
-# driver starts its servers (--dtypes, default float32,bfloat16).
+# The host's 1.13 bench servers (BENCH) cannot run inside the root (other libraries), so they
+# run here and speak to the driver through FIFOs under ROOT/tmp, one pair per dtype: each
+# server waits on its own pair and loads its model only when the driver opens it, so whichever
+# --dtypes the driver is given, the servers it never asks for never start.
 set -eu
 
-[ $# -ge 4 ] || { echo "usage: $0 ROOT GOLDEN CLIP_DATA FACEAPI [ARGS...]" >&2; exit 2; }
-root=$1 golden=$2 clip=$3 faceapi=$4
-shift 4
-[ -x build/bench/bench ] || { echo "compare_libtorch.sh: build/bench/bench is not built (make bench)" >&2; exit 1; }
+[ $# -ge 5 ] || { echo "usage: $0 BENCH ROOT GOLDEN CLIP_DATA FACEAPI [ARGS...]" >&2; exit 2; }
+bench=$1 root=$2 golden=$3 clip=$4 faceapi=$5
+shift 5
+[ -x "$bench" ] || { echo "compare_libtorch.sh: $bench is not built (make bench)" >&2; exit 1; }
 
-dtypes=float32,bfloat16
-prev=""
-for arg in "$@"; do
-    [ "$prev" = --dtypes ] && dtypes=$arg
-    case $arg in --dtypes=*) dtypes=${arg#--dtypes=} ;; esac
-    prev=$arg
-done
-
-fifos=$root/tmp/compare-libtorch
+dtypes="float32 bfloat16"   # what bench --serve runs on the CPU
+fifo_dir=/tmp/compare-libtorch   # as the driver inside the root sees it
+fifos=$root$fifo_dir
 host_pid=""
 cleanup()
 {
     status=$?
-    # The host servers may be blocked opening a FIFO the driver never opened.
+    # The host servers of dtypes the driver did not ask for are still blocked on their FIFOs.
     if [ -n "$host_pid" ]; then
         kill -TERM "-$host_pid" 2>/dev/null || true
     fi
@@ -42,18 +37,20 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 mkdir -p "$fifos"
-for d in $(echo "$dtypes" | tr ',' ' '); do
+for d in $dtypes; do
     rm -f "$fifos/$d.in" "$fifos/$d.out"
     mkfifo "$fifos/$d.in" "$fifos/$d.out"
 done
 
-# In its own process group, so that cleanup reaches a server still blocked on a FIFO.
-# shellcheck disable=SC2016 # expanded by the inner shell
+# In its own process group, so that cleanup reaches the servers still blocked on a FIFO.
+# shellcheck disable=SC2016,SC2086 # $1... expand in the inner shell; $dtypes is a list
 DIFFCLIP_NUM_THREADS=${DIFFCLIP_NUM_THREADS:-$(nproc)} setsid sh -c '
-    fifos=$1 dtypes=$2
-    for d in $(echo "$dtypes" | tr "," " "); do
-        build/bench/bench --serve "ddpm:$d" < "$fifos/$d.in" > "$fifos/$d.out"
-    done' host-servers "$fifos" "$dtypes" &
+    bench=$1 fifos=$2
+    shift 2
+    for d in "$@"; do
+        "$bench" --serve "ddpm:$d" < "$fifos/$d.in" > "$fifos/$d.out" &
+    done
+    wait' host-servers "$bench" "$fifos" $dtypes &
 host_pid=$!
 
 quoted=""
@@ -62,9 +59,7 @@ for arg in "$@"; do
 done
 # fd 3 keeps the peer's stdin for its background cat (an asynchronous list's own stdin is
 # /dev/null in a non-interactive shell).
-peer='exec 3<&0; cat <&3 > /tmp/compare-libtorch/{dtype}.in & exec cat < /tmp/compare-libtorch/{dtype}.out'
+peer="exec 3<&0; cat <&3 > $fifo_dir/{dtype}.in & exec cat < $fifo_dir/{dtype}.out"
 sh tools/debian13.sh run "$root" . "$golden" "$clip" "$faceapi" \
     "make -j2 build/bench/bench >/dev/null && /usr/bin/python3 test/bench/compare_pytorch.py \
      --bench build/bench/bench --name 'libdiffclip on 2.6' --peer 'libdiffclip on 1.13=$peer' $quoted"
-wait "$host_pid" || true
-host_pid=""
